@@ -1,0 +1,223 @@
+"""Settings of the investor-metrics project, read from the environment (SPEC section 10).
+
+One place for every setting: names, defaults and the clear error when one is missing or malformed.
+Airflow connections (``chatterfix_db``, ``investor_metrics_db``, ``smtp_default``) set the Airflow
+way win over the seed's ``DB_*`` / ``SMTP_*`` variables; the fallback to those variables is built
+here. Nothing in this module touches the network or a database, so DAG files may import it.
+Secrets (passwords) are never put into an error message or a ``repr``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+CHATTERFIX_CONN_ID = os.getenv("CHATTERFIX_CONN_ID", "chatterfix_db")
+METRICS_CONN_ID = os.getenv("INVESTOR_METRICS_CONN_ID", "investor_metrics_db")
+SMTP_CONN_ID = os.getenv("INVESTOR_SMTP_CONN_ID", "smtp_default")
+
+DEFAULT_SCHEDULE = "0 9 * * 0"  # Sunday 09:00 in INVESTOR_TIMEZONE
+DEFAULT_DB_NAME = "chatterfix_cmms"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if env is None else env
+
+
+def _int_setting(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer port number, got {raw!r}") from None
+    if not 0 < value < 65536:
+        raise ConfigError(f"{name} must be between 1 and 65535, got {value}")
+    return value
+
+
+def _bool_setting(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    """Where a PostgreSQL database is. ``repr`` hides the password."""
+
+    host: str
+    port: int = 5432
+    dbname: str = DEFAULT_DB_NAME
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    def dsn(self) -> str:
+        """A libpq keyword DSN (password included: never log it)."""
+        parts = {"host": self.host, "port": self.port, "dbname": self.dbname}
+        if self.user:
+            parts["user"] = self.user
+        if self.password:
+            parts["password"] = self.password
+        return " ".join(f"{k}={_quote_dsn(str(v))}" for k, v in parts.items())
+
+    def sqlalchemy_url(self) -> str:
+        from urllib.parse import quote
+
+        auth = quote(self.user or "", safe="")
+        if self.password:
+            auth += ":" + quote(self.password, safe="")
+        if auth:
+            auth += "@"
+        return f"postgresql+psycopg2://{auth}{self.host}:{self.port}/{quote(self.dbname, safe='')}"
+
+    def public_description(self) -> str:
+        """What may appear in a log line: no password."""
+        return f"postgresql://{self.user or ''}@{self.host}:{self.port}/{self.dbname}"
+
+
+def _quote_dsn(value: str) -> str:
+    if value and re.fullmatch(r"[^\s'\\]+", value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def postgres_settings_from_env(env: Mapping[str, str] | None = None) -> PostgresSettings:
+    """The seed's ``DB_*`` variables: ``DB_HOST`` (required), ``DB_PORT`` (5432), ``DB_NAME``
+    (``chatterfix_cmms``), ``DB_USER``, ``DB_PASSWORD``."""
+    env = _env(env)
+    host = env.get("DB_HOST", "").strip()
+    if not host:
+        raise ConfigError(
+            "DB_HOST is not set: set DB_HOST (and DB_PORT, DB_NAME, DB_USER, DB_PASSWORD) or define "
+            f"the Airflow connection {CHATTERFIX_CONN_ID!r}"
+        )
+    return PostgresSettings(
+        host=host,
+        port=_int_setting(env, "DB_PORT", 5432),
+        dbname=env.get("DB_NAME", "").strip() or DEFAULT_DB_NAME,
+        user=env.get("DB_USER", "").strip() or None,
+        password=env.get("DB_PASSWORD") or None,
+    )
+
+
+_EMAIL_RE = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+$")
+
+
+def parse_address_list(raw: str | None, name: str, *, required: bool = True) -> list[str]:
+    """A comma-separated list of e-mail addresses; a malformed one is an error naming ``name``."""
+    items = [item.strip() for item in (raw or "").split(",") if item.strip()]
+    if not items:
+        if required:
+            raise ConfigError(f"{name} is not set: give one or more comma-separated e-mail addresses")
+        return []
+    bad = [item for item in items if not _EMAIL_RE.match(item)]
+    if bad:
+        raise ConfigError(f"{name} has malformed address(es): {', '.join(bad)}")
+    return items
+
+
+def parse_service_list(raw: str | None, name: str = "HEALTH_CHECK_SERVICES") -> dict[str, str]:
+    """``name=url,name=url`` → ``{name: url}`` (order kept)."""
+    services: dict[str, str] = {}
+    for item in (raw or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        service, sep, url = item.partition("=")
+        service, url = service.strip(), url.strip()
+        if not sep or not service or not url:
+            raise ConfigError(f"{name} entry {item!r} is not of the form name=url")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", service):
+            raise ConfigError(f"{name} service name {service!r} may only hold letters, digits, _ . -")
+        if service in services:
+            raise ConfigError(f"{name} names service {service!r} twice")
+        services[service] = url
+    return services
+
+
+def health_check_services(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    return parse_service_list(_env(env).get("HEALTH_CHECK_SERVICES"))
+
+
+def investor_timezone(env: Mapping[str, str] | None = None):
+    """``INVESTOR_TIMEZONE`` (default UTC) as a pendulum timezone."""
+    import pendulum
+
+    raw = _env(env).get("INVESTOR_TIMEZONE", "").strip() or "UTC"
+    try:
+        return pendulum.timezone(raw)
+    except Exception:
+        raise ConfigError(f"INVESTOR_TIMEZONE {raw!r} is not an IANA time zone name (e.g. Europe/Paris)") from None
+
+
+def metrics_schedule(env: Mapping[str, str] | None = None) -> str:
+    """``INVESTOR_METRICS_SCHEDULE`` (default Sunday 09:00), validated as a cron expression."""
+    from croniter import croniter
+
+    raw = _env(env).get("INVESTOR_METRICS_SCHEDULE", "").strip() or DEFAULT_SCHEDULE
+    if not croniter.is_valid(raw):
+        raise ConfigError(f"INVESTOR_METRICS_SCHEDULE {raw!r} is not a valid cron expression")
+    return raw
+
+
+def archive_dir(env: Mapping[str, str] | None = None) -> str:
+    """``INVESTOR_ARCHIVE_DIR``: a local folder or an fsspec URL (``s3://bucket/prefix``)."""
+    raw = _env(env).get("INVESTOR_ARCHIVE_DIR", "").strip()
+    if not raw:
+        return str(PROJECT_ROOT / "docs" / "investors")
+    if "://" in raw:
+        return raw.rstrip("/")
+    return str(Path(raw).expanduser().resolve())
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int = 587
+    sender: str | None = None
+    password: str | None = field(default=None, repr=False)
+    starttls: bool = True
+    ssl: bool = False
+
+
+def smtp_settings_from_env(env: Mapping[str, str] | None = None) -> SmtpSettings:
+    """The seed's ``SMTP_*`` variables (used when no ``smtp_default`` connection is set)."""
+    env = _env(env)
+    host = env.get("SMTP_SERVER", "").strip()
+    if not host:
+        raise ConfigError(f"SMTP_SERVER is not set and there is no Airflow connection {SMTP_CONN_ID!r}")
+    sender = env.get("INVESTOR_EMAIL", "").strip() or None
+    if sender:
+        parse_address_list(sender, "INVESTOR_EMAIL")
+    return SmtpSettings(
+        host=host,
+        port=_int_setting(env, "SMTP_PORT", 587),
+        sender=sender,
+        password=env.get("EMAIL_PASSWORD") or None,
+        starttls=_bool_setting(env, "SMTP_STARTTLS", True),
+        ssl=_bool_setting(env, "SMTP_SSL", False),
+    )
+
+
+def investor_recipients(env: Mapping[str, str] | None = None) -> list[str]:
+    return parse_address_list(_env(env).get("INVESTOR_EMAILS"), "INVESTOR_EMAILS")
+
+
+def data_team_recipients(env: Mapping[str, str] | None = None) -> list[str]:
+    return parse_address_list(_env(env).get("DATA_TEAM_EMAILS"), "DATA_TEAM_EMAILS", required=False)

@@ -1,0 +1,91 @@
+"""Shared fixtures: a real PostgreSQL for the whole session, in a database of its own.
+
+Which server: ``INVESTOR_TEST_PG`` (a libpq DSN or URL of a server, e.g.
+``postgresql://postgres@127.0.0.1:5432/postgres``) when set; else 127.0.0.1:5432 if it answers;
+else the embedded PostgreSQL (``include/embedded_pg.py``) on its own port. Each test session
+creates a fresh database and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+from include import embedded_pg  # noqa: E402
+from include.config import PostgresSettings  # noqa: E402
+from include.db import connect  # noqa: E402
+
+
+def _server_settings() -> tuple[PostgresSettings, str]:
+    url = os.environ.get("INVESTOR_TEST_PG", "").strip()
+    if url:
+        import psycopg2.extensions
+
+        params = psycopg2.extensions.parse_dsn(url)
+        return (
+            PostgresSettings(
+                host=params.get("host", "127.0.0.1"),
+                port=int(params.get("port", 5432)),
+                dbname=params.get("dbname", "postgres"),
+                user=params.get("user"),
+                password=params.get("password"),
+            ),
+            "INVESTOR_TEST_PG",
+        )
+    if embedded_pg.port_open("127.0.0.1", 5432):
+        return PostgresSettings(host="127.0.0.1", port=5432, dbname="postgres", user="postgres"), "local"
+    port = int(os.environ.get("EMBEDDED_PG_TEST_PORT", "55439"))
+    datadir = PROJECT_ROOT / ".local" / "test-pgdata"
+    embedded_pg.start(datadir, port)
+    return PostgresSettings(host="127.0.0.1", port=port, dbname="postgres", user="postgres"), "embedded"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> PostgresSettings:
+    settings, _origin = _server_settings()
+    return settings
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_server: PostgresSettings):
+    """A fresh, empty database for this test session (dropped afterwards)."""
+    name = f"cfx_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = connect(pg_server)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    settings = PostgresSettings(
+        host=pg_server.host, port=pg_server.port, dbname=name, user=pg_server.user, password=pg_server.password
+    )
+    try:
+        yield settings
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture()
+def fresh_database(pg_server: PostgresSettings):
+    """A fresh database for one test (for tests that load their own hand-made rows)."""
+    name = f"cfx_t_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = connect(pg_server)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PostgresSettings(
+            host=pg_server.host, port=pg_server.port, dbname=name, user=pg_server.user, password=pg_server.password
+        )
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
