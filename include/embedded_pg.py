@@ -17,7 +17,19 @@ from pathlib import Path
 DEFAULT_PORT = 55432
 
 
+def _pgserver():
+    """Import pgserver quietly (it warns about XDG_RUNTIME_DIR at import; we do not use that dir)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver._commands
+        import pgserver.utils
+    return pgserver
+
+
 def _bin(name: str) -> str:
+    _pgserver()
     from pgserver._commands import POSTGRES_BIN_PATH
 
     return str(POSTGRES_BIN_PATH / name)
@@ -26,6 +38,7 @@ def _bin(name: str) -> str:
 def _run_as_user() -> str | None:
     if os.geteuid() != 0:
         return None
+    _pgserver()
     from pgserver.utils import ensure_user_exists
 
     ensure_user_exists("pgserver")
@@ -38,6 +51,7 @@ def _prepare_permissions(datadir: Path, user: str | None) -> None:
     import pwd
     import stat
 
+    _pgserver()
     from pgserver._commands import POSTGRES_BIN_PATH
     from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions
 

@@ -8,9 +8,12 @@ creates a fresh database and drops it at the end.
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,18 @@ import pytest
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
+
+# Airflow gets a home of its own for the test session (never a developer's running demo: dag.test()
+# can delete a live run with the same logical date). Set before anything imports airflow.
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="cfx-airflow-home-")
+os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(PROJECT_ROOT / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PROJECT_ROOT / "plugins")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
+os.environ["GX_ANALYTICS_ENABLED"] = "false"
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")] if p)
+atexit.register(shutil.rmtree, _AIRFLOW_HOME, True)
 
 from include import embedded_pg  # noqa: E402
 from include.config import PostgresSettings  # noqa: E402

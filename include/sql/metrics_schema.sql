@@ -13,3 +13,14 @@ CREATE TABLE IF NOT EXISTS investor_metrics.service_health_checks (
 );
 CREATE INDEX IF NOT EXISTS service_health_checks_checked_at_idx
     ON investor_metrics.service_health_checks (checked_at);
+
+-- One row per reported period (keyed by its end): the published snapshot, for the API and history.
+CREATE TABLE IF NOT EXISTS investor_metrics.snapshots (
+    period_end   timestamptz PRIMARY KEY,
+    period_start timestamptz NOT NULL,
+    period_type  text        NOT NULL,
+    snapshot     jsonb       NOT NULL,
+    generated_at timestamptz NOT NULL,
+    run_id       text,
+    updated_at   timestamptz NOT NULL DEFAULT now()
+);

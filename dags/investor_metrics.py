@@ -1,0 +1,108 @@
+"""
+### Weekly investor metrics for ChatterFix
+
+Owner: data engineering. Contract: `SPEC.md` of the project (sections 2–8).
+
+Every Sunday 09:00 in `INVESTOR_TIMEZONE` (cron overridable with `INVESTOR_METRICS_SCHEDULE`) this
+DAG reports on the week that ends at that moment, **[end − 7 calendar days, end)**:
+
+1. `extract_business_data`, `extract_ai_metrics`, `extract_health_checks` (in parallel) run the
+   aggregate queries of `include/sql/extract_*.sql` in PostgreSQL and stage per-customer /
+   per-provider / per-service frames as Parquet under a run-scoped folder;
+2. `validate_data` checks every source rule with Great Expectations, inside PostgreSQL; a failure
+   stops the run here and names table, column, rule and bad-row count (Data Docs in
+   `docs/investors/data_quality/`);
+3. `compute_metrics` computes every metric with pandas — each definition is one small function in
+   `include/metrics.py` (its docstring lists them all: MRR/ARR, growth, MRR movements, churn, NPS,
+   utilisation, at-risk, uptime, AI usage);
+4. `archive_snapshot` writes `metrics_YYYY-MM-DD_HH-MM-SS.json`, stores the snapshot in
+   `investor_metrics.snapshots` and refreshes `metrics_snapshot.json` (always the latest period).
+
+**Run types.** Scheduled: the week ending at the data-interval end. Backfill
+(`airflow backfill create --dag-id investor_metrics ...`): the same for past weeks, never moving
+the latest pointer back. Manual ("Trigger" with params): the 7 days before `period_end`
+(default: when triggered).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from include import config, pipeline
+
+OWNER = os.getenv("INVESTOR_METRICS_OWNER", "data-engineering")
+TIMEZONE = config.investor_timezone()
+
+ISO_INSTANT_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$"
+
+
+@dag(
+    schedule=CronDataIntervalTimetable(config.metrics_schedule(), timezone=TIMEZONE),
+    start_date=pendulum.datetime(2020, 1, 1, tz=TIMEZONE),
+    catchup=False,
+    max_active_runs=3,
+    dagrun_timeout=timedelta(hours=2),
+    doc_md=__doc__,
+    tags=["investor-metrics", "weekly", "reporting"],
+    default_args={
+        "owner": OWNER,
+        "retries": 3,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+    },
+    params={
+        "period_end": Param(
+            None,
+            type=["null", "string"],
+            pattern=ISO_INSTANT_PATTERN,
+            title="Period end",
+            description=(
+                "Manual runs only: the report covers the 7 days before this instant. ISO 8601 with "
+                "an offset, e.g. 2026-11-22T09:00:00Z. Empty = the moment the run is triggered."
+            ),
+        ),
+        "send_email": Param(
+            False,
+            type="boolean",
+            title="Send the e-mail",
+            description="Manual runs only: also e-mail the report to INVESTOR_EMAILS.",
+        ),
+    },
+)
+def investor_metrics():
+    @task
+    def extract_business_data() -> str:
+        return pipeline.extract_business_data(get_current_context())
+
+    @task
+    def extract_ai_metrics() -> str:
+        return pipeline.extract_ai_metrics(get_current_context())
+
+    @task
+    def extract_health_checks() -> str:
+        return pipeline.extract_health_checks(get_current_context())
+
+    @task
+    def validate_data() -> dict:
+        return pipeline.validate_data(get_current_context())
+
+    @task
+    def compute_metrics(business: str, ai: str, health: str, data_quality: dict) -> str:
+        return pipeline.compute_metrics(get_current_context(), business, ai, health, data_quality)
+
+    @task
+    def archive_snapshot(snapshot_path: str) -> dict:
+        return pipeline.archive_snapshot(get_current_context(), snapshot_path)
+
+    business, ai, health = extract_business_data(), extract_ai_metrics(), extract_health_checks()
+    data_quality = validate_data()
+    [business, ai, health] >> data_quality
+    archive_snapshot(compute_metrics(business, ai, health, data_quality))
+
+
+investor_metrics()

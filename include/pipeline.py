@@ -1,0 +1,204 @@
+"""The work behind each task of the ``investor_metrics`` DAG (the DAG file only wires these).
+
+Each function takes the task's Airflow context and returns something small (a path, a summary
+dict) for XCom; frames travel as Parquet files under a run-scoped staging folder. The period of a
+run is decided in one place (``run_period``) and nothing here reads the clock for a computation:
+the only clock read is ``generated_at``, the moment the snapshot is published.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from datetime import datetime, timezone
+
+from include import config
+from include.period import Period, period_for_run, to_utc
+
+log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------- the run's period
+def run_period(context) -> Period:
+    """The reporting period of the running DAG run (SPEC section 2)."""
+    dag_run = context["dag_run"]
+    params = context.get("params") or {}
+    return period_for_run(
+        run_type=getattr(dag_run.run_type, "value", dag_run.run_type),
+        tz=config.investor_timezone(),
+        data_interval_end=dag_run.data_interval_end,
+        run_after=getattr(dag_run, "run_after", None),
+        period_end_param=params.get("period_end"),
+    )
+
+
+# ------------------------------------------------------------------------- staging
+def staging_root() -> str:
+    """``INVESTOR_STAGING_DIR`` (local folder or fsspec URL), default ``.local/staging``. On a
+    multi-machine deployment (Celery workers) it must be storage that every worker sees."""
+    raw = os.getenv("INVESTOR_STAGING_DIR", "").strip()
+    return raw or str(config.PROJECT_ROOT / ".local" / "staging")
+
+
+def run_staging_dir(context) -> str:
+    safe_run_id = re.sub(r"[^A-Za-z0-9_.-]+", "_", context["dag_run"].run_id)
+    return os.path.join(staging_root(), context["dag_run"].dag_id, safe_run_id)
+
+
+def _local_dir(path: str) -> str:
+    if "://" in path and not path.startswith("file://"):
+        raise NotImplementedError(f"staging on {path.split('://')[0]}:// storage is not supported yet")
+    path = path.removeprefix("file://")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+# ------------------------------------------------------------------------- tasks
+def _source_conn():
+    from include.db import postgres_hook
+
+    return postgres_hook(config.CHATTERFIX_CONN_ID).get_conn()
+
+
+def _metrics_conn():
+    from include.db import postgres_hook
+
+    return postgres_hook(config.METRICS_CONN_ID).get_conn()
+
+
+def _configured_services() -> list[str] | None:
+    return list(config.health_check_services()) or None
+
+
+def extract_business_data(context) -> str:
+    from include import extract
+
+    period = run_period(context)
+    log.info("period %s → %s (%s, %.0f h)", period.start, period.end, period.type, period.hours)
+    conn = _source_conn()
+    try:
+        frames = extract.extract_business_data(conn, period)
+    finally:
+        conn.close()
+    folder = _local_dir(os.path.join(run_staging_dir(context), "business"))
+    extract.write_frames(frames, folder)
+    log.info("business data: %s", {k: len(v) for k, v in frames.items()})
+    return folder
+
+
+def extract_ai_metrics(context) -> str:
+    from include import extract
+
+    period = run_period(context)
+    conn = _source_conn()
+    try:
+        frame = extract.extract_ai_metrics(conn, period)
+    finally:
+        conn.close()
+    folder = _local_dir(os.path.join(run_staging_dir(context), "ai"))
+    extract.write_frames({"ai": frame}, folder)
+    return folder
+
+
+def extract_health_checks(context) -> str:
+    from include import extract
+
+    period = run_period(context)
+    conn = _metrics_conn()
+    try:
+        from include.db import apply_metrics_schema
+
+        apply_metrics_schema(conn)
+        frame = extract.extract_health_checks(conn, period, _configured_services())
+    finally:
+        conn.close()
+    folder = _local_dir(os.path.join(run_staging_dir(context), "health"))
+    extract.write_frames({"health": frame}, folder)
+    return folder
+
+
+def data_quality_report_dir() -> str:
+    """GX Data Docs go next to the archive (a local archive), else under ``.local``."""
+    archive = config.archive_dir()
+    if "://" in archive:
+        return str(config.PROJECT_ROOT / ".local" / "data_quality")
+    return os.path.join(archive, "data_quality")
+
+
+def validate_data(context) -> dict:
+    from include import validate
+    from include.db import postgres_hook
+
+    period = run_period(context)
+    url = postgres_hook(config.CHATTERFIX_CONN_ID).sqlalchemy_url
+    result = validate.validate_period(
+        url, period, services=_configured_services(), report_dir=data_quality_report_dir()
+    )
+    for warning in result.warnings:
+        log.warning("data quality warning: %s", warning["message"])
+    if result.report_path:
+        log.info("data-quality report: %s", result.report_path)
+    try:
+        result.raise_for_failures()
+    except validate.DataValidationError as exc:
+        # Bad data does not fix itself: fail now, without retries (a broken connection still retries).
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from exc
+    return result.as_snapshot_dict()
+
+
+def compute_metrics(context, business_dir: str, ai_dir: str, health_dir: str, data_quality: dict) -> str:
+    from include import extract, metrics
+
+    period = run_period(context)
+    business = extract.read_frames(business_dir)
+    ai = extract.read_frames(ai_dir)["ai"]
+    health = extract.read_frames(health_dir)["health"]
+    snapshot = metrics.build_snapshot(period, business, ai, health, _configured_services())
+    snapshot["data_quality"] = data_quality
+    snapshot.setdefault("alerts", [])
+    path = os.path.join(_local_dir(run_staging_dir(context)), "snapshot.json")
+    with open(path, "w") as fh:
+        json.dump(snapshot, fh)
+    log.info("MRR $%s, active customers %s", snapshot["financial"]["mrr"], snapshot["financial"]["active_customers"])
+    return path
+
+
+def ordered_snapshot(snapshot: dict) -> dict:
+    """The SPEC section 7 key order (readers diff these files by eye)."""
+    order = ["timestamp", "generated_at", "period", "system_health", "ai_platform", "financial",
+             "business_health", "data_quality", "alerts"]
+    out = {key: snapshot[key] for key in order if key in snapshot}
+    out.update({k: v for k, v in snapshot.items() if k not in out})
+    return out
+
+
+def archive_snapshot(context, snapshot_path: str) -> dict:
+    import shutil
+
+    from include import archive, store
+
+    period = run_period(context)
+    with open(snapshot_path) as fh:
+        snapshot = json.load(fh)
+    snapshot["generated_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    snapshot = ordered_snapshot(snapshot)
+    location = config.archive_dir()
+    period_file = archive.write_period_file(location, snapshot, period.end)
+    conn = _metrics_conn()
+    try:
+        store.ensure_schema(conn)
+        latest = store.publish(
+            conn, snapshot, period_start=period.start, period_end=period.end,
+            run_id=context["dag_run"].run_id,
+            write_latest=lambda latest: archive.write_latest(location, latest),
+        )
+    finally:
+        conn.close()
+    shutil.rmtree(run_staging_dir(context).removeprefix("file://"), ignore_errors=True)
+    log.info("archived %s; latest snapshot is the period ending %s", period_file, latest["period"]["end"])
+    return {"period_file": period_file, "latest_period_end": latest["period"]["end"],
+            "period_end": to_utc(period.end).isoformat()}
