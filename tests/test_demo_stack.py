@@ -1,0 +1,124 @@
+"""The README's run command, as a newcomer runs it: no DB_HOST, so an embedded PostgreSQL.
+
+Runs `python -m include.devstack up` in an isolated state folder and on ports of its own, checks
+that Airflow answers, that the demo data is there, and that `down` leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from include import embedded_pg
+from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.stack
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _alive_in_group(pgid: int) -> list[str]:
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive.append(stat.split(" (", 1)[1].split(")", 1)[0])
+    return alive
+
+
+@pytest.fixture()
+def stack_env(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "AIRFLOW", "SMTP_", "INVESTOR_"))}
+    env.update(
+        {
+            "CFX_STATE_DIR": str(tmp_path / "state"),
+            "AIRFLOW_PORT": str(_free_port()),
+            "DEMO_SMTP_PORT": str(_free_port()),
+            "EMBEDDED_PG_PORT": str(_free_port()),
+            "INVESTOR_ARCHIVE_DIR": str(tmp_path / "archive"),
+            "DEMO_SKIP_PIPELINE": "1",
+        }
+    )
+    yield env
+    # Whatever happened, take it down.
+    subprocess.run([sys.executable, "-m", "include.devstack", "down"], env=env, cwd=PROJECT_ROOT,
+                   capture_output=True, timeout=180)
+    shutil.rmtree(tmp_path / "state", ignore_errors=True)
+
+
+def test_run_command_comes_up_and_stops_cleanly(stack_env):
+    up = subprocess.run([sys.executable, "-m", "include.devstack", "up"], env=stack_env, cwd=PROJECT_ROOT,
+                        capture_output=True, text=True, timeout=600)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "embedded server" in up.stdout
+    assert "Airflow UI" in up.stdout and "Stop" in up.stdout
+
+    port = stack_env["AIRFLOW_PORT"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=10) as resp:
+        health = json.load(resp)
+    assert health["metadatabase"]["status"] == "healthy"
+
+    # the demo data is loaded into the embedded server
+    import psycopg2
+
+    conn = psycopg2.connect(host="127.0.0.1", port=int(stack_env["EMBEDDED_PG_PORT"]), user="postgres",
+                            dbname="chatterfix_cmms")
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM customers")
+        assert cur.fetchone()[0] >= 100
+        cur.execute("SELECT count(*) FROM investor_metrics.service_health_checks")
+        assert cur.fetchone()[0] > 0
+    conn.close()
+
+    # the login printed works against Airflow's own token endpoint
+    secrets_file = Path(stack_env["CFX_STATE_DIR"]) / "secrets.json"
+    password = json.loads(secrets_file.read_text())["admin_password"]
+    assert password in up.stdout
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/auth/token", method="POST",
+        data=json.dumps({"username": "admin", "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert "access_token" in json.load(resp)
+
+    # running it again is safe and fast: nothing reloaded, nothing started twice
+    run_dir = Path(stack_env["CFX_STATE_DIR"]) / "run"
+    pids_before = {p.name: p.read_text() for p in run_dir.glob("*.pid")}
+    again = subprocess.run([sys.executable, "-m", "include.devstack", "up"], env=stack_env, cwd=PROJECT_ROOT,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "already loaded" in again.stdout
+    assert {p.name: p.read_text() for p in run_dir.glob("*.pid")} == pids_before
+
+    # down leaves nothing behind
+    pgids = [int(v) for v in pids_before.values()]
+    pg_pid = embedded_pg.server_pid(Path(stack_env["CFX_STATE_DIR"]) / "pgdata")
+    assert pg_pid
+    down = subprocess.run([sys.executable, "-m", "include.devstack", "down"], env=stack_env, cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=180)
+    assert down.returncode == 0, down.stdout + down.stderr
+    for pgid in pgids:
+        assert _alive_in_group(pgid) == [], f"process group {pgid} still has {_alive_in_group(pgid)}"
+    assert not Path(f"/proc/{pg_pid}").exists() or "Z" in Path(f"/proc/{pg_pid}/stat").read_text().split(")")[1][:3]
+    for key in ("AIRFLOW_PORT", "DEMO_SMTP_PORT", "EMBEDDED_PG_PORT"):
+        assert not embedded_pg.port_open("127.0.0.1", int(stack_env[key])), f"{key} still open"
