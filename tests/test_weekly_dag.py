@@ -1,0 +1,253 @@
+"""The weekly DAG end to end with ``dag.test()``: real PostgreSQL, generator data, real files.
+
+The expected numbers are computed independently here with plain SQL over the source tables.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import pytest
+
+from include import generator
+from include.db import connect
+from tests.conftest import PROJECT_ROOT
+
+END = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)
+START = datetime(2026, 11, 15, 9, tzinfo=timezone.utc)
+PERIOD_END = "2026-11-22T09:00:00Z"
+PERIOD_FILE = "metrics_2026-11-22_09-00-00.json"
+MARK = "__bad__"
+
+
+@pytest.fixture(scope="module")
+def airflow_db():
+    """Airflow's metadata database of the test session (SQLite in the test AIRFLOW_HOME)."""
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def source_db(pg_database):
+    generator.load(pg_database, end=END, span_days=150, seed=11, progress=False)
+    return pg_database
+
+
+@pytest.fixture()
+def dag_env(monkeypatch, source_db, tmp_path, airflow_db):
+    for key, value in {
+        "DB_HOST": source_db.host,
+        "DB_PORT": str(source_db.port),
+        "DB_NAME": source_db.dbname,
+        "DB_USER": source_db.user or "",
+        "INVESTOR_ARCHIVE_DIR": str(tmp_path / "archive"),
+        "INVESTOR_STAGING_DIR": str(tmp_path / "staging"),
+        "INVESTOR_TIMEZONE": "UTC",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("HEALTH_CHECK_SERVICES", raising=False)
+    return tmp_path
+
+
+def run_dag(period_end: str = PERIOD_END):
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "investor_metrics.py")).dags["investor_metrics"]
+    dr = dag.test(run_conf={"period_end": period_end}, logical_date=None)
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    return dr, states
+
+
+def _q(settings, sql, params=None):
+    conn = connect(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params or {})
+            return cur.fetchone()
+    finally:
+        conn.close()
+
+
+def _cents(twelfths) -> float:
+    return float((Decimal(int(twelfths)) / 1200).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def _pct(num, den) -> float | None:
+    if not den:
+        return None
+    return float((Decimal(int(num)) * 100 / Decimal(int(den))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def test_a_week_end_to_end(dag_env, source_db):
+    dr, states = run_dag()
+    assert str(dr.state) in ("success", "DagRunState.SUCCESS"), states
+    archive = dag_env / "archive"
+    snapshot = json.loads((archive / PERIOD_FILE).read_text())
+    latest = json.loads((archive / "metrics_snapshot.json").read_text())
+    assert latest == snapshot
+
+    assert snapshot["timestamp"] == PERIOD_END
+    assert snapshot["period"] == {"start": "2026-11-15T09:00:00Z", "end": PERIOD_END, "type": "on_demand"}
+    assert list(snapshot)[:9] == ["timestamp", "generated_at", "period", "system_health", "ai_platform",
+                                  "financial", "business_health", "data_quality", "alerts"]
+    p = {"start": START, "end": END}
+
+    mrr12, active = _q(source_db, """
+        SELECT coalesce(sum(m), 0), count(*) FILTER (WHERE m > 0) FROM (
+          SELECT customer_id, sum(CASE billing_interval WHEN 'month' THEN amount_cents * 12 ELSE amount_cents END) m
+          FROM subscriptions WHERE started_at < %(end)s AND (ended_at IS NULL OR ended_at >= %(end)s)
+          GROUP BY customer_id) t""", p)
+    assert snapshot["financial"]["mrr"] == _cents(mrr12)
+    assert snapshot["financial"]["arr"] == _cents(mrr12 * 12)
+    assert snapshot["financial"]["active_customers"] == active
+
+    mrr12_start = _q(source_db, """
+        SELECT coalesce(sum(CASE billing_interval WHEN 'month' THEN amount_cents * 12 ELSE amount_cents END), 0)
+        FROM subscriptions WHERE started_at < %(start)s AND (ended_at IS NULL OR ended_at >= %(start)s)""", p)[0]
+    assert snapshot["financial"]["net_new_mrr"] == _cents(mrr12 - mrr12_start)
+
+    total, chat, hits, errors = _q(source_db, """
+        SELECT count(*), count(*) FILTER (WHERE request_type = 'chat'), count(*) FILTER (WHERE cache_hit),
+               count(*) FILTER (WHERE status = 'error')
+        FROM ai_requests WHERE requested_at >= %(start)s AND requested_at < %(end)s""", p)
+    ai = snapshot["ai_platform"]
+    assert (ai["total_requests"], ai["chat_requests"], ai["api_requests"]) == (total, chat, total - chat)
+    assert ai["cache_hit_rate"] == _pct(hits, total)
+    assert ai["error_rate"] == _pct(errors, total)
+
+    checks, ok, p95 = _q(source_db, """
+        SELECT count(*), count(*) FILTER (WHERE ok),
+               percentile_cont(0.95) WITHIN GROUP (ORDER BY response_ms) FILTER (WHERE ok AND response_ms IS NOT NULL)
+        FROM investor_metrics.service_health_checks WHERE checked_at >= %(start)s AND checked_at < %(end)s""", p)
+    sh = snapshot["system_health"]
+    assert sh["uptime_percentage"] == _pct(ok, checks)
+    assert sh["p95_response_time_ms"] == round(float(p95), 2)
+    assert sh["services_total"] == 5
+
+    responses, promoters, detractors = _q(source_db, """
+        SELECT count(*), count(*) FILTER (WHERE score >= 9), count(*) FILTER (WHERE score <= 6)
+        FROM nps_responses WHERE responded_at >= %(end)s - interval '90 days' AND responded_at < %(end)s""", p)
+    nps = snapshot["business_health"]["customer_satisfaction"]
+    assert nps["responses"] == responses
+    assert nps["nps"] == pytest.approx(
+        float((Decimal(promoters - detractors) * 100 / responses).quantize(Decimal("0.01"), ROUND_HALF_UP)))
+
+    assert snapshot["data_quality"]["success"] is True
+
+    # the snapshot is in the metrics store too, once
+    assert _q(source_db, "SELECT count(*) FROM investor_metrics.snapshots WHERE period_end = %(end)s", p)[0] == 1
+
+    # a rerun of the period gives the same snapshot (but generated_at) and no second row
+    dr2, states2 = run_dag()
+    assert str(dr2.state) in ("success", "DagRunState.SUCCESS"), states2
+    again = json.loads((archive / PERIOD_FILE).read_text())
+    assert {k: v for k, v in again.items() if k != "generated_at"} == {
+        k: v for k, v in snapshot.items() if k != "generated_at"}
+    assert _q(source_db, "SELECT count(*) FROM investor_metrics.snapshots")[0] == 1
+    # nothing left in the run-scoped staging folder
+    assert not any(Path(dag_env / "staging").rglob("*.parquet"))
+
+
+# One bad-data case per rule of SPEC section 3: (table, column, rule words, SQL adding 2 bad rows
+# inside the period's windows, all marked so the fixture can remove them).
+BAD_DATA = {
+    "customers.customer_id unique": (
+        "customers", "customer_id",
+        f"INSERT INTO customers SELECT customer_id, '{MARK}', plan, created_at FROM customers ORDER BY customer_id LIMIT 2"),
+    "customers.name not null": (
+        "customers", "name",
+        f"INSERT INTO customers VALUES (9000000001, NULL, '{MARK}', '2026-01-01'), (9000000002, NULL, '{MARK}', '2026-01-01')"),
+    "subscriptions.customer exists": (
+        "subscriptions", "customer_id",
+        f"INSERT INTO subscriptions VALUES (9000000001, 8000000001, '{MARK}', 'month', 100, '2026-11-01', NULL),"
+        f" (9000000002, 8000000002, '{MARK}', 'month', 100, '2026-11-01', NULL)"),
+    "subscriptions.billing_interval": (
+        "subscriptions", "billing_interval",
+        f"INSERT INTO subscriptions SELECT 9000000000 + customer_id, customer_id, '{MARK}', 'week', 100, '2026-11-01', NULL"
+        " FROM customers ORDER BY customer_id LIMIT 2"),
+    "subscriptions.amount_cents": (
+        "subscriptions", "amount_cents",
+        f"INSERT INTO subscriptions SELECT 9000000000 + customer_id, customer_id, '{MARK}', 'month', -5, '2026-11-01', NULL"
+        " FROM customers ORDER BY customer_id LIMIT 2"),
+    "subscriptions.ended_at": (
+        "subscriptions", "ended_at",
+        f"INSERT INTO subscriptions SELECT 9000000000 + customer_id, customer_id, '{MARK}', 'month', 100, '2026-11-10',"
+        " '2026-11-10' FROM customers ORDER BY customer_id LIMIT 2"),
+    "leads.converted_at": (
+        "leads", "converted_at",
+        f"INSERT INTO leads VALUES (9000000001, '{MARK}', '2026-11-20', '2026-11-19', NULL),"
+        f" (9000000002, '{MARK}', '2026-11-20', '2026-11-18', NULL)"),
+    "nps_responses.score": (
+        "nps_responses", "score",
+        "INSERT INTO nps_responses SELECT 9000000000 + customer_id, customer_id, 11, '2026-11-20T01:23:45.678Z'"
+        " FROM customers ORDER BY customer_id LIMIT 2"),
+    "usage_events.customer_id": (
+        "usage_events", "customer_id",
+        f"INSERT INTO usage_events VALUES (9000000001, NULL, 1, '{MARK}', '2026-11-20'),"
+        f" (9000000002, NULL, 1, '{MARK}', '2026-11-20')"),
+    "ai_requests.request_type": (
+        "ai_requests", "request_type",
+        f"INSERT INTO ai_requests VALUES (9000000001, NULL, '{MARK}', 'batch', '2026-11-20', 10, false, 'ok', NULL),"
+        f" (9000000002, NULL, '{MARK}', 'batch', '2026-11-20', 10, false, 'ok', NULL)"),
+    "ai_requests.latency_ms": (
+        "ai_requests", "latency_ms",
+        f"INSERT INTO ai_requests VALUES (9000000001, NULL, '{MARK}', 'chat', '2026-11-20', -1, false, 'ok', NULL),"
+        f" (9000000002, NULL, '{MARK}', 'chat', '2026-11-20', -3, false, 'ok', NULL)"),
+}
+
+CLEANUP = [
+    f"DELETE FROM customers WHERE plan = '{MARK}' OR name = '{MARK}'",
+    f"DELETE FROM subscriptions WHERE plan = '{MARK}'",
+    f"DELETE FROM leads WHERE source = '{MARK}'",
+    "DELETE FROM nps_responses WHERE responded_at = '2026-11-20T01:23:45.678Z'",
+    f"DELETE FROM usage_events WHERE event_type = '{MARK}'",
+    f"DELETE FROM ai_requests WHERE provider = '{MARK}'",
+]
+
+
+@pytest.fixture()
+def bad_rows(source_db):
+    def add(sql):
+        conn = connect(source_db)
+        with conn, conn.cursor() as cur:
+            cur.execute(sql)
+        conn.close()
+
+    yield add
+    conn = connect(source_db)
+    with conn, conn.cursor() as cur:
+        for sql in CLEANUP:
+            cur.execute(sql)
+    conn.close()
+
+
+def _task_log(dag_env_home: str, task_id: str) -> str:
+    logs = sorted(Path(dag_env_home).rglob(f"*task_id={task_id}*/**/*.log"), key=lambda p: p.stat().st_mtime)
+    return logs[-1].read_text() if logs else ""
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DATA))
+def test_bad_data_stops_the_run_at_validation(case, dag_env, bad_rows, caplog):
+    import os
+
+    table, column, sql = BAD_DATA[case]
+    archive = dag_env / "archive"
+    archive.mkdir(parents=True, exist_ok=True)
+    (archive / "metrics_snapshot.json").write_text('{"published": "before"}\n')
+    bad_rows(sql)
+    with caplog.at_level("INFO"):
+        dr, states = run_dag()
+    assert states["validate_data"] in ("failed", "TaskInstanceState.FAILED"), states
+    assert states["compute_metrics"] in ("upstream_failed", "TaskInstanceState.UPSTREAM_FAILED"), states
+    assert str(states["archive_snapshot"]) in ("upstream_failed", "TaskInstanceState.UPSTREAM_FAILED")
+    # the previously published snapshot is untouched, no period file was written
+    assert (archive / "metrics_snapshot.json").read_text() == '{"published": "before"}\n'
+    assert not (archive / PERIOD_FILE).exists()
+    # the failure names table, column and the number of bad rows
+    text = caplog.text + _task_log(os.environ["AIRFLOW_HOME"], "validate_data")
+    assert f"{table}.{column}" in text, text[-3000:]
+    assert "2 rows" in text or "2 bad rows" in text or "bad_rows=2" in text, text[-3000:]
