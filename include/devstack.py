@@ -315,10 +315,11 @@ def up(stack: Stack, *, reload_data: bool = False) -> None:
             conn.close()
         end = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
         _say(f"loading the synthetic ChatterFix data set (demo scale, 2 years up to {end:%Y-%m-%d %H:%M} UTC)")
-        summary = generator.load(src, scale="demo", seed=42, end=end, force=reload_data)
-        _say(f"loaded: {summary}")
+        summary = generator.load(src, scale="demo", seed=42, end=end, force=reload_data,
+                                 progress=sys.stderr.isatty())
+        _say(summary.describe())
     else:
-        _say("demo data already loaded (make demo-reload to reload it)")
+        _say("demo data already loaded (`python -m include.devstack up --reload-data` reloads it)")
 
     # 3. SMTP sink
     stack.spawn(
@@ -345,11 +346,19 @@ def up(stack: Stack, *, reload_data: bool = False) -> None:
     base = f"http://127.0.0.1:{stack.airflow_port}"
     _wait_http(f"{base}/api/v2/monitor/health", 180, "the Airflow API server", stack, "api-server")
 
-    # 5. Where to look
+    # 5. The pipeline: the latest complete week, through the real scheduler
     sec = stack.secrets()
+    headline = ""
+    if not stack.env_in.get("DEMO_SKIP_PIPELINE"):
+        from include.airflow_api import AirflowClient
+
+        client = AirflowClient(base, ADMIN_USER, sec["admin_password"])
+        headline = run_latest_week(stack, client)
+
+    # 6. Where to look
     print(
         f"""
-ChatterFix investor metrics is running ({time.monotonic() - t0:.0f} s).
+ChatterFix investor metrics is running ({time.monotonic() - t0:.0f} s).{headline}
   Airflow UI     {base}   login: {ADMIN_USER} / {sec['admin_password']}
   Archive        {stack.archive}
   Outbox (SMTP)  {stack.outbox}   (every e-mail sent, as .eml)
@@ -359,6 +368,44 @@ ChatterFix investor metrics is running ({time.monotonic() - t0:.0f} s).
 """,
         flush=True,
     )
+
+
+WEEKLY_DAG = "investor_metrics"
+
+
+def run_latest_week(stack: Stack, client, timeout: float = 900) -> str:
+    """Unpause the weekly DAG so the scheduler runs the latest complete week (catchup is off),
+    wait for that run, and return a line for the summary."""
+    client.wait_for_dag(WEEKLY_DAG)
+    errors = client.import_errors()
+    if errors:
+        raise RuntimeError("the DAG files do not import:\n" + "\n".join(e.get("stack_trace", "")[-800:] for e in errors))
+    client.set_paused(WEEKLY_DAG, False)
+    _say("weekly DAG unpaused: the scheduler runs the latest complete week")
+    deadline = time.monotonic() + timeout
+    last_state = None
+    while time.monotonic() < deadline:
+        runs = [r for r in client.dag_runs(WEEKLY_DAG, limit=5) if r["run_type"] == "scheduled"]
+        if runs:
+            run = runs[0]
+            if run["state"] != last_state:
+                _say(f"run {run['dag_run_id']}: {run['state']}")
+                last_state = run["state"]
+            if run["state"] == "success":
+                latest = stack.archive / "metrics_snapshot.json"
+                if latest.exists():
+                    snap = json.loads(latest.read_text())
+                    fin = snap["financial"]
+                    return (f"\n  Latest week    {snap['period']['start']} → {snap['period']['end']}: "
+                            f"MRR ${fin['mrr']:,.2f}, {fin['active_customers']} active customers")
+                return ""
+            if run["state"] == "failed":
+                raise RuntimeError(
+                    f"the weekly run {run['dag_run_id']} failed: open the Airflow UI, DAG {WEEKLY_DAG}, "
+                    "and read the failed task's log"
+                )
+        time.sleep(3)
+    raise RuntimeError(f"the weekly run did not finish within {timeout:.0f} s; see the Airflow UI")
 
 
 def down(stack: Stack) -> None:
@@ -395,6 +442,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

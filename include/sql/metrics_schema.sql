@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS investor_metrics.snapshots (
     period_end   timestamptz PRIMARY KEY,
     period_start timestamptz NOT NULL,
     period_type  text        NOT NULL,
-    snapshot     jsonb       NOT NULL,
+    snapshot     json        NOT NULL,  -- json, not jsonb: keeps the key order of the file
     generated_at timestamptz NOT NULL,
     run_id       text,
     updated_at   timestamptz NOT NULL DEFAULT now()

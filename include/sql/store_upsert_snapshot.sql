@@ -2,7 +2,7 @@
 INSERT INTO investor_metrics.snapshots
     (period_end, period_start, period_type, snapshot, generated_at, run_id, updated_at)
 VALUES
-    (%(period_end)s, %(period_start)s, %(period_type)s, %(snapshot)s::jsonb, %(generated_at)s, %(run_id)s, now())
+    (%(period_end)s, %(period_start)s, %(period_type)s, %(snapshot)s::json, %(generated_at)s, %(run_id)s, now())
 ON CONFLICT (period_end) DO UPDATE SET
     period_start = EXCLUDED.period_start,
     period_type  = EXCLUDED.period_type,
