@@ -1,0 +1,643 @@
+"""Validation of a period's source data with Great Expectations (SPEC sections 3 and 5).
+
+The step that runs before anything is computed. Every rule of SPEC section 3 is a GX Core
+expectation on a PostgreSQL datasource, restricted to the rows the period uses (the extract step's
+windows, ``WINDOWS`` below) by a GX row condition, so each check runs as SQL inside PostgreSQL
+and no table is ever loaded into memory. The expectations of one table form one suite and one
+validation definition with one window, so GX bundles their counts into a few queries per table.
+
+Why table assets with a row condition rather than query assets: GX 1.x learns the columns of a
+query asset by running the query as it is (``column_reflection_fallback``), and psycopg2 then
+pulls the whole result to the client: for ``usage_events`` that is millions of rows. A table
+asset's columns come from the catalog instead. Query assets remain for the small aggregate
+queries (does each table have a row, health-check coverage per service).
+
+Outcomes:
+
+- a *failure* (the run must stop): a rule of section 3 broken by some rows, with the exact number
+  of bad rows (GX's ``unexpected_count``); a source table missing, or without any row at all;
+- a *warning* (carried into the snapshot's ``data_quality``): a source table with no row in the
+  period's window (a thin-history week still gets its snapshot); a service whose health checks
+  cover less than 90 % of the period's 5-minute probe rounds; no health check in the period; the
+  health-check table missing.
+
+A rule on a column that must not be null (section 3 marks the nullable ones) counts a null as a
+bad row too: GX's set and range expectations skip nulls, so such a rule is one set/range
+expectation plus one not-null expectation, and their counts add up (the two sets are disjoint).
+
+``validate_period`` returns a :class:`ValidationResult`; ``raise_for_failures`` turns the failures
+into a :class:`DataValidationError` whose message names table, column, rule and bad-row count.
+With ``report_dir`` the GX Data Docs (HTML) of the validation are written to
+``<report_dir>/<period end, UTC, YYYY-MM-DD_HH-MM-SS>/index.html``; a rerun of the period replaces
+that folder. GX runs with an in-memory (ephemeral) context: no ``gx/`` folder, no usage statistics,
+no progress bars. Great Expectations is imported inside the functions (it takes seconds).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from include.db import read_sql
+from include.period import Period, iso_utc, to_utc
+
+log = logging.getLogger(__name__)
+
+SOURCE_TABLES = ("customers", "subscriptions", "leads", "nps_responses", "usage_events", "ai_requests")
+HEALTH_TABLE = "investor_metrics.service_health_checks"
+PROBE_INTERVAL_SECONDS = 300  # the probe DAG's schedule (SPEC section 9)
+MIN_PROBE_COVERAGE_PCT = 90.0
+
+FAILURE = "failure"
+WARNING = "warning"
+
+# Rule names that are not per-row rules of section 3.
+RULE_TABLE_EXISTS = "table exists"
+RULE_TABLE_HAS_ROWS = "table has rows"
+RULE_ROWS_IN_WINDOW = "rows in the period's window"
+RULE_PROBE_COVERAGE = f"probe coverage >= {MIN_PROBE_COVERAGE_PCT:g}%"
+
+DATA_DOCS_SITE = "data_quality"
+# An error GX caught that means the database went away, not that the data is bad.
+_TRANSIENT_ERRORS = ("OperationalError", "InterfaceError")
+_STAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"  # as the archive names a period (SPEC section 7)
+
+
+class DataValidationError(Exception):
+    """The period's source data breaks rules of SPEC section 3; the message lists every one."""
+
+    def __init__(self, message: str, failures: Sequence[Mapping[str, Any]], report_path: str | None = None):
+        super().__init__(message)
+        self.failures = [dict(f) for f in failures]
+        self.report_path = report_path
+
+
+@dataclass
+class ValidationResult:
+    """What a period's validation found. ``failures``/``warnings``: dicts with ``table``,
+    ``column`` (None for a table-level check), ``rule``, ``bad_rows`` (None where rows are not
+    the unit: a missing or empty table, a coverage gap) and ``message``."""
+
+    success: bool
+    failures: list[dict] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)
+    report_path: str | None = None
+    period: Period | None = None
+    seconds: float | None = None
+
+    def raise_for_failures(self) -> None:
+        if not self.failures:
+            return
+        where = ""
+        if self.period is not None:
+            where = f" for period [{iso_utc(self.period.start)}, {iso_utc(self.period.end)})"
+        lines = [f"Data validation failed{where}: {len(self.failures)} rule(s) broken"]
+        lines += [f"- {failure['message']}" for failure in self.failures]
+        if self.report_path:
+            lines.append(f"Data-quality report: {self.report_path}")
+        raise DataValidationError("\n".join(lines), self.failures, self.report_path)
+
+    def as_snapshot_dict(self) -> dict:
+        """The snapshot's ``data_quality`` (SPEC section 7)."""
+        return {"success": self.success, "warnings": [w["message"] for w in self.warnings]}
+
+
+# --- the rules ---------------------------------------------------------------------------------
+
+# Which rows of each source table a period uses: (timestamp column, from, to), the bounds being
+# keys of period_windows(), None = unbounded; half-open [from, to). The extract step's windows.
+WINDOWS: dict[str, tuple[str, str | None, str] | None] = {
+    "customers": None,  # all rows: the table is small, and any customer may be referenced
+    "subscriptions": ("started_at", None, "end"),  # every subscription started before the end
+    "leads": ("created_at", "since_28d", "end"),  # lead_conversion_rate
+    "nps_responses": ("responded_at", "since_90d", "end"),  # customer_satisfaction
+    "usage_events": ("occurred_at", "since", "end"),  # [end - 14 days, end) and the period
+    "ai_requests": ("requested_at", "start", "end"),  # the period
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One rule (or half of one) as one GX expectation on one asset."""
+
+    table: str
+    column: str | None
+    rule: str
+    expectation: str  # a class of great_expectations.expectations
+    kwargs: Mapping[str, Any]
+    severity: str = FAILURE
+
+
+def _unique(table: str, column: str) -> list[Check]:
+    # GX counts every row whose id occurs more than once (both rows of a duplicated pair).
+    return [Check(table, column, "id unique", "ExpectColumnValuesToBeUnique", {"column": column})]
+
+
+def _not_null(table: str, column: str, rule: str = "not null") -> list[Check]:
+    return [Check(table, column, rule, "ExpectColumnValuesToNotBeNull", {"column": column})]
+
+
+def _in_set(table: str, column: str, values: Iterable[str], rule: str, *, nullable: bool = False) -> list[Check]:
+    checks = [Check(table, column, rule, "ExpectColumnValuesToBeInSet", {"column": column, "value_set": list(values)})]
+    return checks if nullable else checks + _not_null(table, column, rule)
+
+
+def _between(table: str, column: str, rule: str, *, min_value=None, max_value=None) -> list[Check]:
+    kwargs = {"column": column, "min_value": min_value, "max_value": max_value}
+    return [Check(table, column, rule, "ExpectColumnValuesToBeBetween", kwargs)] + _not_null(table, column, rule)
+
+
+def _after(table: str, later: str, earlier: str, rule: str, *, or_equal: bool) -> list[Check]:
+    kwargs = {
+        "column_A": later,
+        "column_B": earlier,
+        "or_equal": or_equal,
+        "ignore_row_if": "either_value_is_missing",  # "null or ..." : a null passes
+    }
+    return [Check(table, later, rule, "ExpectColumnPairValuesAToBeGreaterThanB", kwargs)]
+
+
+def _customer_exists(windows: Mapping[str, Any]) -> list[Check]:
+    # A SQL expectation takes no row condition: the window is in its query.
+    query = _asset_query("validate_subscription_customers.sql", windows)
+    return [
+        Check(
+            "subscriptions",
+            "customer_id",
+            "customer exists",
+            "UnexpectedRowsExpectation",
+            {"unexpected_rows_query": query, "description": "customer exists in customers"},
+        )
+    ]
+
+
+def row_checks(windows: Mapping[str, Any]) -> dict[str, list[Check]]:
+    """SPEC section 3, table by table (``windows``: ``period_windows()`` of the period)."""
+    return {
+        "customers": [
+            *_unique("customers", "customer_id"),
+            *_not_null("customers", "name"),
+            *_not_null("customers", "plan"),
+            *_not_null("customers", "created_at"),
+        ],
+        "subscriptions": [
+            *_unique("subscriptions", "subscription_id"),
+            *_customer_exists(windows),
+            *_in_set("subscriptions", "billing_interval", ("month", "year"), "interval in (month, year)"),
+            *_between("subscriptions", "amount_cents", "amount >= 0", min_value=0),
+            *_after("subscriptions", "ended_at", "started_at", "ended_at null or > started_at", or_equal=False),
+        ],
+        "leads": [
+            *_unique("leads", "lead_id"),
+            *_after("leads", "converted_at", "created_at", "converted_at null or >= created_at", or_equal=True),
+        ],
+        "nps_responses": [
+            *_unique("nps_responses", "response_id"),
+            *_between("nps_responses", "score", "score between 0 and 10", min_value=0, max_value=10),
+        ],
+        "usage_events": [
+            *_unique("usage_events", "event_id"),
+            *_not_null("usage_events", "customer_id"),
+        ],
+        "ai_requests": [
+            *_unique("ai_requests", "request_id"),
+            *_in_set("ai_requests", "request_type", ("chat", "api"), "request_type in (chat, api)"),
+            *_in_set("ai_requests", "status", ("ok", "error"), "status in (ok, error)"),
+            *_in_set(
+                "ai_requests", "feedback", ("correct", "incorrect"), "feedback null or in (correct, incorrect)",
+                nullable=True,
+            ),
+            *_between("ai_requests", "latency_ms", "latency >= 0", min_value=0),
+        ],
+    }
+
+
+def _rows_in_window(table: str) -> Check:
+    return Check(table, None, RULE_ROWS_IN_WINDOW, "ExpectTableRowCountToBeBetween", {"min_value": 1}, WARNING)
+
+
+# --- running GX --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Asset:
+    """One GX data asset and the suite validated on it: a source table (``table``, optionally
+    restricted by ``row_condition``) or a small aggregate ``query``."""
+
+    name: str
+    checks: list[Check]
+    table: str | None = None
+    query: str | None = None
+    row_condition: Any = None
+    on_metrics_db: bool = False
+    result_format: dict = field(default_factory=lambda: {"result_format": "BASIC"})
+
+
+def validate_period(
+    sqlalchemy_url,
+    period: Period,
+    *,
+    services: list[str] | None = None,
+    report_dir: str | Path | None = None,
+    health_sqlalchemy_url=None,
+) -> ValidationResult:
+    """Check the source rows ``period`` uses (SPEC section 5).
+
+    ``sqlalchemy_url``: the ChatterFix database (a string or a SQLAlchemy ``URL``).
+    ``services``: the configured health-check services (None/empty: those with checks in the
+    period). ``report_dir``: where the Data Docs go (None: no report).
+    ``health_sqlalchemy_url``: the metrics database holding the health checks, when it is not the
+    source database (SPEC section 3: by default it is).
+    """
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    gx_log = logging.getLogger("great_expectations")
+    if gx_log.level == logging.NOTSET:  # GX's INFO chatter drowns the task log; keep its warnings
+        gx_log.setLevel(logging.WARNING)
+    started = time.monotonic()
+    source_url = _gx_url(sqlalchemy_url)
+    health_url = _gx_url(health_sqlalchemy_url) if health_sqlalchemy_url is not None else source_url
+
+    findings: list[dict] = []
+    present_sources = _existing_tables(source_url, SOURCE_TABLES)
+    health_present = bool(_existing_tables(health_url, (HEALTH_TABLE,)))
+    for table in SOURCE_TABLES:
+        if table not in present_sources:
+            findings.append(_finding(FAILURE, table, None, RULE_TABLE_EXISTS, None, f"{table}: table does not exist"))
+    if not health_present:
+        findings.append(
+            _finding(WARNING, HEALTH_TABLE, None, RULE_TABLE_EXISTS, None,
+                     f"{HEALTH_TABLE}: table does not exist, health-check coverage not checked")
+        )
+    assets = plan_assets(period, [t for t in SOURCE_TABLES if t in present_sources], health_present, services)
+
+    report_path = None
+    site_dir = build_dir = None
+    if report_dir is not None:
+        site_dir = Path(report_dir).expanduser().resolve() / to_utc(period.end).strftime(_STAMP_FORMAT)
+        site_dir.parent.mkdir(parents=True, exist_ok=True)
+        build_dir = Path(tempfile.mkdtemp(prefix=f".{site_dir.name}.", dir=site_dir.parent))
+        build_dir.chmod(0o755)  # mkdtemp makes it private; the report is for the data team to read
+    try:
+        import great_expectations as gx
+
+        context = _ephemeral_context(build_dir)
+        run_id = _run_id(period)
+        order = itertools.count()
+        source = context.data_sources.add_postgres(name="chatterfix", connection_string=source_url)
+        metrics = source
+        if health_url != source_url:
+            metrics = context.data_sources.add_postgres(name="investor_metrics", connection_string=health_url)
+
+        for spec in assets:
+            datasource = metrics if spec.on_metrics_db else source
+            if spec.table is not None:
+                asset = datasource.add_table_asset(name=spec.name, table_name=spec.table)
+            else:
+                asset = datasource.add_query_asset(name=spec.name, query=spec.query)
+            batch = asset.add_batch_definition_whole_table(name=f"{spec.name}_period")
+            # "order" keeps the findings in the plan's order (GX sorts a suite's results its own way)
+            expectations = [_expectation(check, spec.row_condition, next(order)) for check in spec.checks]
+            suite = context.suites.add(gx.ExpectationSuite(name=spec.name, expectations=expectations))
+            definition = context.validation_definitions.add(
+                gx.ValidationDefinition(name=spec.name, data=batch, suite=suite)
+            )
+            suite_result = definition.run(result_format=spec.result_format, run_id=run_id)
+            findings.extend(_findings_from(suite_result))
+
+        if build_dir is not None:
+            context.build_data_docs(site_names=[DATA_DOCS_SITE])
+            _replace_dir(build_dir, site_dir)
+            build_dir = None
+            report_path = str(site_dir / "index.html")
+    finally:
+        if build_dir is not None:
+            shutil.rmtree(build_dir, ignore_errors=True)
+
+    failures = _merge([f for f in findings if f["severity"] == FAILURE])
+    warnings = _merge([f for f in findings if f["severity"] == WARNING])
+    result = ValidationResult(
+        success=not failures,
+        failures=failures,
+        warnings=warnings,
+        report_path=report_path,
+        period=period,
+        seconds=round(time.monotonic() - started, 3),
+    )
+    log.info(
+        "validated period [%s, %s) in %.1f s: %d failure(s), %d warning(s)",
+        iso_utc(period.start), iso_utc(period.end), result.seconds, len(failures), len(warnings),
+    )
+    return result
+
+
+def plan_assets(
+    period: Period, source_tables: Sequence[str], health_present: bool, services: Sequence[str] | None
+) -> list[_Asset]:
+    """What to validate: the existing source tables, each in its window, and the health checks."""
+    windows = period_windows(period)
+    assets: list[_Asset] = []
+    if source_tables:
+        assets.append(_Asset("source_tables", [_has_rows(t) for t in source_tables],
+                             query=_source_tables_query(source_tables)))
+    checks = row_checks(windows)
+    for table in source_tables:
+        table_checks = list(checks[table])
+        if WINDOWS[table] is not None:  # customers: all rows, so "table has rows" says it all
+            table_checks.append(_rows_in_window(table))
+        assets.append(_Asset(table, table_checks, table=table, row_condition=_window_condition(table, windows)))
+    if health_present:
+        assets.append(_Asset("service_health_checks", [_health_checks_in_period()],
+                             query=_asset_query("validate_health_checks.sql", windows), on_metrics_db=True))
+        coverage_params = {
+            **windows,
+            "services": list(services) if services else None,
+            "probe_seconds": PROBE_INTERVAL_SECONDS,
+            "expected_rounds": expected_probe_rounds(period),
+        }
+        assets.append(_Asset(
+            "service_health_coverage", [_coverage_check()],
+            query=_asset_query("validate_health_coverage.sql", coverage_params),
+            on_metrics_db=True,
+            # one row per service: COMPLETE lists the services that fall short, by name
+            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["service"]},
+        ))
+    return assets
+
+
+def _window_condition(table: str, windows: Mapping[str, Any]):
+    """The GX row condition selecting ``table``'s rows of the period (None: all rows)."""
+    window = WINDOWS[table]
+    if window is None:
+        return None
+    from great_expectations.expectations.row_conditions import Column
+
+    column, lower, upper = window
+    # GX keeps the bounds as ISO strings; PostgreSQL reads them as timestamptz (see _gx_url).
+    condition = Column(column) < windows[upper].isoformat()
+    if lower is not None:
+        condition = (Column(column) >= windows[lower].isoformat()) & condition
+    return condition
+
+
+def period_windows(period: Period) -> dict:
+    """The instants the validation assets are bound to (the extract step's windows)."""
+    start, end = to_utc(period.start), to_utc(period.end)
+    since_14d = period.offset(days=14)
+    return {
+        "start": start,
+        "end": end,
+        "since": min(start, since_14d),  # usage: [end - 14 days, end) and [start, end)
+        "since_28d": period.offset(days=28),
+        "since_90d": period.offset(days=90),
+    }
+
+
+def expected_probe_rounds(period: Period) -> float:
+    """Probe rounds a fully covered service has in the period: its length / 5 minutes."""
+    return (to_utc(period.end) - to_utc(period.start)).total_seconds() / PROBE_INTERVAL_SECONDS
+
+
+def _has_rows(table: str) -> Check:
+    return Check(table, None, RULE_TABLE_HAS_ROWS, "ExpectColumnValuesToBeInSet", {"column": table, "value_set": [True]})
+
+
+def _health_checks_in_period() -> Check:
+    kwargs = {"column": "checks", "min_value": 1}
+    return Check(HEALTH_TABLE, None, RULE_ROWS_IN_WINDOW, "ExpectColumnValuesToBeBetween", kwargs, WARNING)
+
+
+def _coverage_check() -> Check:
+    kwargs = {"column": "coverage_pct", "min_value": MIN_PROBE_COVERAGE_PCT}
+    return Check(HEALTH_TABLE, "service", RULE_PROBE_COVERAGE, "ExpectColumnValuesToBeBetween", kwargs, WARNING)
+
+
+def _expectation(check: Check, row_condition=None, order: int = 0):
+    import great_expectations.expectations as gxe
+
+    expectation_class = getattr(gxe, check.expectation)
+    kwargs = dict(check.kwargs)
+    if row_condition is not None and "row_condition" in expectation_class.__fields__:
+        kwargs["row_condition"] = row_condition
+    meta = {"table": check.table, "column": check.column, "rule": check.rule, "severity": check.severity,
+            "order": order}
+    # GX's own severity shows in Data Docs; ours decides failure vs warning.
+    kwargs["severity"] = "critical" if check.severity == FAILURE else "warning"
+    return expectation_class(meta=meta, **kwargs)
+
+
+def _findings_from(suite_result) -> list[dict]:
+    findings = []
+    for evr in suite_result.results:
+        meta = evr.expectation_config.meta or {}
+        table, column, rule, severity = meta["table"], meta["column"], meta["rule"], meta["severity"]
+        order = meta.get("order", 0)
+        what = f"{table}.{column}" if column else table
+        error = _exception_message(evr.exception_info)
+        if error is not None:
+            if any(marker in error for marker in _TRANSIENT_ERRORS):
+                # The database went away: not a data problem; let the task retry.
+                raise RuntimeError(f"{what}: rule '{rule}' could not be checked: {error}")
+            # A check that could not run (e.g. a column missing) proves nothing: report it.
+            findings.append(_finding(severity, table, column, rule, None,
+                                     f"{what}: rule '{rule}' could not be checked: {error}", order))
+            continue
+        if evr.success:
+            continue
+        result = evr.result or {}
+        if rule == RULE_PROBE_COVERAGE:
+            findings.extend(_coverage_findings(result, order))
+        elif rule == RULE_TABLE_HAS_ROWS:
+            findings.append(_finding(severity, table, None, rule, None, f"{table}: table has no rows at all", order))
+        elif rule == RULE_ROWS_IN_WINDOW:
+            findings.append(_finding(severity, table, None, rule, None, f"{table}: no rows in the period's window",
+                                     order))
+        else:
+            bad_rows = result.get("unexpected_count")
+            if bad_rows is None:  # UnexpectedRowsExpectation
+                bad_rows = result.get("observed_value")
+            findings.append(_finding(severity, table, column, rule, int(bad_rows or 0), None, order))
+    return findings
+
+
+def _coverage_findings(result: Mapping, order: int) -> list[dict]:
+    findings = []
+    rows = result.get("unexpected_index_list") or []
+    for row in rows:
+        service, pct = row.get("service"), row.get("coverage_pct")
+        finding = _finding(
+            WARNING, HEALTH_TABLE, "service", RULE_PROBE_COVERAGE, None,
+            f"health checks of service '{service}' cover {float(pct):.2f}% of the period's expected "
+            f"5-minute probe rounds (minimum {MIN_PROBE_COVERAGE_PCT:g}%)",
+            order,
+        )
+        finding.update(service=service, coverage_pct=float(pct))
+        findings.append(finding)
+    if not rows:  # GX said "short" but listed no service: still say so
+        findings.append(_finding(WARNING, HEALTH_TABLE, "service", RULE_PROBE_COVERAGE, None,
+                                 f"health-check coverage below {MIN_PROBE_COVERAGE_PCT:g}% for some service", order))
+    return findings
+
+
+def _exception_message(info) -> str | None:
+    """GX puts an exception either directly in ``exception_info`` or per metric under it."""
+    if not info:
+        return None
+    candidates = [info] if "raised_exception" in info else list(info.values())
+    for candidate in candidates:
+        if isinstance(candidate, Mapping) and candidate.get("raised_exception"):
+            return str(candidate.get("exception_message") or "unknown error").strip().splitlines()[0]
+    return None
+
+
+def _finding(
+    severity: str, table: str, column: str | None, rule: str, bad_rows: int | None, message: str | None,
+    order: int = -1,
+) -> dict:
+    return {"severity": severity, "table": table, "column": column, "rule": rule, "bad_rows": bad_rows,
+            "message": message, "_order": order}
+
+
+def _merge(findings: list[dict]) -> list[dict]:
+    """One entry per rule: a rule checked by two expectations (value + not null) reports the sum
+    of their disjoint bad-row counts. Row-rule messages are written here; entries that came with
+    a message of their own (table-level, coverage, a check that could not run) stay as they are."""
+    merged: dict[tuple, dict] = {}
+    for finding in sorted(findings, key=lambda f: f["_order"]):
+        key = (finding["table"], finding["column"], finding["rule"], finding["message"])
+        if key in merged:
+            if finding["bad_rows"] is not None:
+                merged[key]["bad_rows"] += finding["bad_rows"]
+        else:
+            merged[key] = dict(finding)
+    out = []
+    for finding in merged.values():
+        if finding["message"] is None:
+            n = finding["bad_rows"]
+            verb = "row violates" if n == 1 else "rows violate"
+            finding["message"] = f"{finding['table']}.{finding['column']}: {n} {verb} rule '{finding['rule']}'"
+        del finding["severity"], finding["_order"]
+        out.append(finding)
+    return out
+
+
+# --- plumbing ------------------------------------------------------------------------------------
+
+
+def _gx_url(url) -> str:
+    """The database URL for GX, always with the psycopg2 driver.
+
+    ``url``: a string or a SQLAlchemy ``URL`` (``PostgresHook.sqlalchemy_url``, which names
+    psycopg 3 when it is installed). GX keeps a row condition's bounds as strings (its suites are
+    serialised); psycopg2 sends them as untyped literals that PostgreSQL reads as timestamptz,
+    where psycopg 3 binds them as varchar and the comparison fails. ``str(URL)`` would mask the
+    password, hence ``render_as_string``.
+    """
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url) if isinstance(url, str) else url
+    return parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+
+
+def _existing_tables(url: str, names: Sequence[str]) -> set[str]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(read_sql("validate_existing_tables.sql")), {"names": list(names)})
+            return {row[0] for row in rows}
+    finally:
+        engine.dispose()
+
+
+def _strip_comments(sql: str) -> str:
+    """GX wants a query asset to start with SELECT: drop the file's leading comment lines."""
+    return "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--")).strip()
+
+
+def _asset_query(sql_file: str, params: Mapping[str, Any]) -> str:
+    """``include/sql/<sql_file>`` with its bind parameters rendered as SQL literals by
+    SQLAlchemy's PostgreSQL dialect (GX takes a query asset as text, without parameters)."""
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql
+
+    text = sa.text(_strip_comments(read_sql(sql_file)))
+    names = set(text.compile().params)
+    binds = []
+    for name in names:
+        value = params[name]
+        if isinstance(value, list) or (name == "services" and value is None):
+            binds.append(sa.bindparam(name, value, type_=postgresql.ARRAY(sa.Text)))
+        elif hasattr(value, "tzinfo"):
+            binds.append(sa.bindparam(name, to_utc(value), type_=sa.DateTime(timezone=True)))
+        else:
+            binds.append(sa.bindparam(name, value))
+    compiled = text.bindparams(*binds).compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+    return str(compiled)
+
+
+def _source_tables_query(tables: Iterable[str]) -> str:
+    """One row: for each existing source table, a boolean column named after it, true when the
+    table has at least one row (an EXISTS probe: no full count of a large table)."""
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql
+
+    probes = [sa.exists(sa.select(sa.literal_column("1")).select_from(sa.table(t))).label(t) for t in tables]
+    return str(sa.select(*probes).compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+
+
+def _ephemeral_context(site_dir: Path | None):
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    sites = {}
+    if site_dir is not None:
+        sites[DATA_DOCS_SITE] = {
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(site_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        }
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        data_docs_sites=sites,
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),  # no tqdm bars in the task log
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def _run_id(period: Period):
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    return RunIdentifier(run_name=f"period_end_{to_utc(period.end).strftime(_STAMP_FORMAT)}")
+
+
+def _replace_dir(built: Path, final: Path) -> None:
+    """Swap the freshly built report in for the period's previous one (each a whole folder, so
+    a reader sees one report or the other, never a mix)."""
+    for _attempt in range(3):
+        old = None
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+            os.replace(final, old / final.name)
+        try:
+            os.replace(built, final)
+        except OSError:  # another run of the same period put its report there meanwhile
+            continue
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        return
+    raise RuntimeError(f"could not put the data-quality report in place at {final}")
