@@ -55,7 +55,6 @@ def stack_env(tmp_path):
             "DEMO_SMTP_PORT": str(_free_port()),
             "EMBEDDED_PG_PORT": str(_free_port()),
             "INVESTOR_ARCHIVE_DIR": str(tmp_path / "archive"),
-            "DEMO_SKIP_PIPELINE": "1",
         }
     )
     yield env
@@ -71,6 +70,11 @@ def test_run_command_comes_up_and_stops_cleanly(stack_env):
     assert up.returncode == 0, up.stdout + up.stderr
     assert "embedded server" in up.stdout
     assert "Airflow UI" in up.stdout and "Stop" in up.stdout
+    # the latest complete week ran through the real scheduler and was archived
+    assert "Latest week" in up.stdout
+    latest = json.loads((Path(stack_env["INVESTOR_ARCHIVE_DIR"]) / "metrics_snapshot.json").read_text())
+    assert latest["period"]["type"] == "weekly"
+    assert latest["financial"]["active_customers"] > 0
 
     port = stack_env["AIRFLOW_PORT"]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=10) as resp:
