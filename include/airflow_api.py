@@ -74,3 +74,13 @@ class AirflowClient:
     def trigger(self, dag_id: str, conf: dict | None = None, logical_date: str | None = None) -> dict:
         return self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns",
                             {"conf": conf or {}, "logical_date": logical_date})
+
+    def create_backfill(self, dag_id: str, from_date: str, to_date: str, *, max_active_runs: int = 3,
+                        reprocess_behavior: str = "none") -> dict:
+        return self.request("POST", "/api/v2/backfills", {
+            "dag_id": dag_id, "from_date": from_date, "to_date": to_date,
+            "max_active_runs": max_active_runs, "reprocess_behavior": reprocess_behavior,
+        })
+
+    def backfills(self, dag_id: str) -> list[dict]:
+        return self.request("GET", f"/api/v2/backfills?dag_id={dag_id}&limit=100").get("backfills", [])

@@ -1,0 +1,166 @@
+"""Backfills and manual runs through the real scheduler (LocalExecutor, its own AIRFLOW_HOME).
+
+The stack is the run command's (``include/devstack.py``) pointed at a fresh database of the test
+server, with generator data ending 2026-11-22 09:00 UTC. Runs are created the supported ways: a
+backfill through Airflow's REST API (what ``airflow backfill create`` and the UI dialog do) and
+manual runs with params.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from include import generator
+from include.airflow_api import AirflowClient
+from include.config import PostgresSettings
+from include.db import connect
+from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.stack
+
+DATA_END = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)
+BACKFILL_WEEK_ENDS = ["2026-10-11", "2026-10-18", "2026-10-25", "2026-11-01", "2026-11-08", "2026-11-15"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def stack(pg_server: PostgresSettings, tmp_path_factory):
+    base = tmp_path_factory.mktemp("scheduler")
+    source = f"cfx_sched_{secrets.token_hex(3)}"
+    admin = connect(pg_server)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{source}"')
+        cur.execute(f'CREATE DATABASE "{source}_af"')
+    settings = PostgresSettings(pg_server.host, pg_server.port, source, pg_server.user, pg_server.password)
+    generator.load(settings, end=DATA_END, span_days=120, seed=5, progress=False)
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "AIRFLOW", "SMTP_", "INVESTOR_"))}
+    env.update({
+        "CFX_STATE_DIR": str(base / "state"),
+        "DB_HOST": pg_server.host, "DB_PORT": str(pg_server.port), "DB_NAME": source,
+        "DB_USER": pg_server.user or "", "AIRFLOW_DB_NAME": f"{source}_af",
+        "AIRFLOW_PORT": str(_free_port()), "DEMO_SMTP_PORT": str(_free_port()),
+        "INVESTOR_ARCHIVE_DIR": str(base / "archive"),
+        "INVESTOR_STAGING_DIR": str(base / "staging"),
+        "DEMO_SKIP_PIPELINE": "1",
+    })
+    up = subprocess.run([sys.executable, "-m", "include.devstack", "up"], env=env, cwd=PROJECT_ROOT,
+                        capture_output=True, text=True, timeout=600)
+    assert up.returncode == 0, up.stdout + up.stderr
+    password = json.loads((base / "state" / "secrets.json").read_text())["admin_password"]
+    client = AirflowClient(f"http://127.0.0.1:{env['AIRFLOW_PORT']}", "admin", password)
+    client.wait_for_dag("investor_metrics")
+    try:
+        yield {"client": client, "archive": base / "archive", "outbox": base / "state" / "outbox",
+               "settings": settings}
+    finally:
+        subprocess.run([sys.executable, "-m", "include.devstack", "down"], env=env, cwd=PROJECT_ROOT,
+                       capture_output=True, timeout=300)
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{source}" WITH (FORCE)')
+            cur.execute(f'DROP DATABASE IF EXISTS "{source}_af" WITH (FORCE)')
+        admin.close()
+
+
+def _wait_runs(client, predicate, expected: int, timeout: float = 900) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = [r for r in client.dag_runs("investor_metrics", limit=100) if predicate(r)]
+        if sum(r["state"] in ("success", "failed") for r in runs) >= expected:
+            return runs
+        time.sleep(3)
+    raise AssertionError(f"runs did not finish: {[(r['dag_run_id'], r['state']) for r in runs]}")
+
+
+def _snapshot(archive: Path, day: str) -> dict:
+    return json.loads((archive / f"metrics_{day}_09-00-00.json").read_text())
+
+
+def test_backfill_manual_and_reprocess_through_the_scheduler(stack):
+    client, archive = stack["client"], stack["archive"]
+    client.set_paused("investor_metrics", False)
+    # The scheduler creates the run of the latest complete week (catchup is off) …
+    scheduled = _wait_runs(client, lambda r: r["run_type"] == "scheduled", 1)
+    assert [r["state"] for r in scheduled] == ["success"]
+    latest_end = json.loads((archive / "metrics_snapshot.json").read_text())["period"]["end"]
+
+    # … and a backfill of 6 weeks runs 3 at a time, in any order.
+    backfill = client.create_backfill("investor_metrics", "2026-10-04T09:00:00Z", "2026-11-08T09:00:00Z",
+                                      max_active_runs=3)
+    runs = _wait_runs(client, lambda r: r["run_type"] == "backfill", 6)
+    assert sorted(r["state"] for r in runs) == ["success"] * 6, [(r["dag_run_id"], r["state"]) for r in runs]
+    for day in BACKFILL_WEEK_ENDS:
+        snap = _snapshot(archive, day)
+        assert snap["period"]["type"] == "backfill"
+        assert snap["period"]["end"] == f"{day}T09:00:00Z"
+    assert json.loads((archive / "metrics_snapshot.json").read_text())["period"]["end"] == latest_end
+
+    # Backfills never e-mail: nothing at the sink mentions a backfilled week.
+    for eml in stack["outbox"].glob("*.eml"):
+        subject = next((line for line in eml.read_text(errors="replace").splitlines()
+                        if line.startswith("Subject:")), "")
+        assert not any(datetime.fromisoformat(d).strftime("%-d %b %Y") in subject for d in BACKFILL_WEEK_ENDS)
+
+    # A manual run with an older period_end is archived as on_demand and does not become the latest.
+    client.trigger("investor_metrics", conf={"period_end": "2026-11-19T12:00:00Z"})
+    manual = _wait_runs(client, lambda r: r["run_type"] == "manual", 1)
+    assert [r["state"] for r in manual] == ["success"]
+    older = json.loads((archive / "metrics_2026-11-19_12-00-00.json").read_text())
+    assert older["period"] == {"start": "2026-11-12T12:00:00Z", "end": "2026-11-19T12:00:00Z", "type": "on_demand"}
+    assert json.loads((archive / "metrics_snapshot.json").read_text())["period"]["end"] == latest_end
+
+    # A newer manual run becomes the latest.
+    from datetime import timedelta
+
+    newer = (datetime.fromisoformat(latest_end.replace("Z", "+00:00")) + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    client.trigger("investor_metrics", conf={"period_end": newer})
+    _wait_runs(client, lambda r: r["run_type"] == "manual", 2)
+    assert json.loads((archive / "metrics_snapshot.json").read_text())["period"]["end"] == newer
+
+    # A bad period_end is refused at the door with the expected format.
+    from include.airflow_api import AirflowAPIError
+
+    with pytest.raises(AirflowAPIError, match="period_end|pattern|does not match"):
+        client.trigger("investor_metrics", conf={"period_end": "last sunday"})
+
+    # Reprocessing a backfilled week rewrites its file and duplicates nothing.
+    before = _snapshot(archive, "2026-10-18")
+    conn = connect(stack["settings"])
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM investor_metrics.snapshots")
+        rows_before = cur.fetchone()[0]
+    conn.commit()
+    time.sleep(1.1)  # generated_at has whole seconds
+    client.create_backfill("investor_metrics", "2026-10-11T09:00:00Z", "2026-10-11T09:00:00Z",
+                           max_active_runs=1, reprocess_behavior="completed")
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        after = _snapshot(archive, "2026-10-18")
+        if after["generated_at"] != before["generated_at"]:
+            break
+        time.sleep(3)
+    assert after["generated_at"] != before["generated_at"], "the reprocessed week was not rewritten"
+    assert {k: v for k, v in after.items() if k != "generated_at"} == {
+        k: v for k, v in before.items() if k != "generated_at"}
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM investor_metrics.snapshots")
+        assert cur.fetchone()[0] == rows_before
+    conn.close()
+    assert backfill["id"]
