@@ -138,11 +138,20 @@ def stop(datadir: Path | str, timeout: float = 60) -> bool:
     datadir = Path(datadir).resolve()
     if not is_running(datadir):
         return False
-    subprocess.run(
+    result = subprocess.run(
         [_bin("pg_ctl"), "-D", str(datadir), "-w", "-t", str(int(timeout)), "-m", "fast", "stop"],
-        check=True,
         user=_run_as_user(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        capture_output=True,
+        text=True,
     )
+    if result.returncode != 0 and is_running(datadir):
+        # "fast" waits for backends to finish aborting; if one hangs, be firmer.
+        result = subprocess.run(
+            [_bin("pg_ctl"), "-D", str(datadir), "-w", "-t", str(int(timeout)), "-m", "immediate", "stop"],
+            user=_run_as_user(),
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0 and is_running(datadir):
+            raise RuntimeError(f"could not stop the embedded PostgreSQL in {datadir}: {result.stderr.strip()}")
     return True

@@ -55,6 +55,7 @@ def stack_env(tmp_path):
             "DEMO_SMTP_PORT": str(_free_port()),
             "EMBEDDED_PG_PORT": str(_free_port()),
             "INVESTOR_ARCHIVE_DIR": str(tmp_path / "archive"),
+            "DEMO_BACKFILL_WEEKS": "2",  # the full backfill is tested in test_scheduler_runs.py
         }
     )
     yield env
