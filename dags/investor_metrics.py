@@ -15,8 +15,12 @@ DAG reports on the week that ends at that moment, **[end − 7 calendar days, en
 3. `compute_metrics` computes every metric with pandas — each definition is one small function in
    `include/metrics.py` (its docstring lists them all: MRR/ARR, growth, MRR movements, churn, NPS,
    utilisation, at-risk, uptime, AI usage);
-4. `archive_snapshot` writes `metrics_YYYY-MM-DD_HH-MM-SS.json`, stores the snapshot in
-   `investor_metrics.snapshots` and refreshes `metrics_snapshot.json` (always the latest period).
+4. `evaluate_alerts` applies the alert rules (`include/alerts.py`: uptime, critical failure,
+   MRR growth, churn spike against the 8 previous weeks, API response time, AI accuracy, degraded
+   services; thresholds overridable) and records them in `investor_metrics.alerts`;
+5. `archive_snapshot` writes `metrics_YYYY-MM-DD_HH-MM-SS.json`, stores the snapshot in
+   `investor_metrics.snapshots`, refreshes `metrics_snapshot.json` (always the latest period) and
+   `alert_history.json`.
 
 **Run types.** Scheduled: the week ending at the data-interval end. Backfill
 (`airflow backfill create --dag-id investor_metrics ...`): the same for past weeks, never moving
@@ -96,13 +100,17 @@ def investor_metrics():
         return pipeline.compute_metrics(get_current_context(), business, ai, health, data_quality)
 
     @task
+    def evaluate_alerts(snapshot_path: str) -> str:
+        return pipeline.evaluate_alerts(get_current_context(), snapshot_path)
+
+    @task
     def archive_snapshot(snapshot_path: str) -> dict:
         return pipeline.archive_snapshot(get_current_context(), snapshot_path)
 
     business, ai, health = extract_business_data(), extract_ai_metrics(), extract_health_checks()
     data_quality = validate_data()
     [business, ai, health] >> data_quality
-    archive_snapshot(compute_metrics(business, ai, health, data_quality))
+    archive_snapshot(evaluate_alerts(compute_metrics(business, ai, health, data_quality)))
 
 
 investor_metrics()

@@ -167,6 +167,35 @@ def compute_metrics(context, business_dir: str, ai_dir: str, health_dir: str, da
     return path
 
 
+def evaluate_alerts(context, snapshot_path: str) -> str:
+    """Apply the alert rules (SPEC section 6) to the computed snapshot, record the alerts in the
+    store (one per rule and period: a rerun updates them) and put them into the snapshot."""
+    from include import alerts
+
+    period = run_period(context)
+    with open(snapshot_path) as fh:
+        snapshot = json.load(fh)
+    thresholds = alerts.load_thresholds()
+    metrics_conn, source_conn = _metrics_conn(), _source_conn()
+    try:
+        from include.db import apply_metrics_schema
+
+        apply_metrics_schema(metrics_conn)
+        previous = alerts.previous_churned_customers(metrics_conn, source_conn, period)
+        fired = alerts.evaluate(snapshot, thresholds=thresholds, previous_churned=previous)
+        alerts.upsert_alerts(metrics_conn, fired, run_id=context["dag_run"].run_id, period_end=period.end)
+    finally:
+        metrics_conn.close()
+        source_conn.close()
+    for alert in fired:
+        log.warning("alert [%s] %s: %s", alert["severity"], alert["rule"], alert["message"])
+    log.info("%d alert(s) for the period; churned customers of the 8 previous weeks: %s", len(fired), previous)
+    snapshot["alerts"] = alerts.snapshot_alerts(fired)
+    with open(snapshot_path, "w") as fh:
+        json.dump(snapshot, fh)
+    return snapshot_path
+
+
 def ordered_snapshot(snapshot: dict) -> dict:
     """The SPEC section 7 key order (readers diff these files by eye)."""
     order = ["timestamp", "generated_at", "period", "system_health", "ai_platform", "financial",
@@ -179,7 +208,7 @@ def ordered_snapshot(snapshot: dict) -> dict:
 def archive_snapshot(context, snapshot_path: str) -> dict:
     import shutil
 
-    from include import archive, store
+    from include import alerts, archive, store
 
     period = run_period(context)
     with open(snapshot_path) as fh:
@@ -196,6 +225,7 @@ def archive_snapshot(context, snapshot_path: str) -> dict:
             run_id=context["dag_run"].run_id,
             write_latest=lambda latest: archive.write_latest(location, latest),
         )
+        alerts.publish_alert_history(conn, location)
     finally:
         conn.close()
     shutil.rmtree(run_staging_dir(context).removeprefix("file://"), ignore_errors=True)

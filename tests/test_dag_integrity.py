@@ -40,7 +40,8 @@ def test_weekly_dag_shape(dagbag):
     assert set(validate.upstream_task_ids) == extracts
     compute = dag.get_task("compute_metrics")
     assert "validate_data" in compute.upstream_task_ids
-    assert "compute_metrics" in dag.get_task("archive_snapshot").upstream_task_ids
+    assert "compute_metrics" in dag.get_task("evaluate_alerts").upstream_task_ids
+    assert "evaluate_alerts" in dag.get_task("archive_snapshot").upstream_task_ids
     for task_id in extracts:
         # the three extracts run in parallel: none waits for another
         assert not (set(dag.get_task(task_id).upstream_task_ids) & extracts)

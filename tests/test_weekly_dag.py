@@ -33,7 +33,8 @@ def airflow_db():
 
 @pytest.fixture(scope="module")
 def source_db(pg_database):
-    generator.load(pg_database, end=END, span_days=150, seed=11, progress=False)
+    # an outage of the 'api' service inside the reported week, so an alert must fire
+    generator.load(pg_database, end=END, span_days=150, seed=11, outage_week="2026-11-15", progress=False)
     return pg_database
 
 
@@ -140,6 +141,21 @@ def test_a_week_end_to_end(dag_env, source_db):
 
     assert snapshot["data_quality"]["success"] is True
 
+    # alerts: what the rules say about this snapshot is in the snapshot, the store and the history
+    from include import alerts as alert_rules
+
+    history = json.loads((archive / "alert_history.json").read_text())["alerts"]
+    assert sorted(a["id"] for a in history) == sorted(a["id"] for a in snapshot["alerts"])
+    for alert in snapshot["alerts"]:
+        assert alert["period_end"] == PERIOD_END and alert["severity"] in ("critical", "high", "medium", "low")
+        assert "run_id" not in alert and "notified" not in alert
+    growth = snapshot["financial"]["mrr_growth_rate"]
+    assert ("mrr_growth_below_target" in {a["rule"] for a in snapshot["alerts"]}) == (growth is not None and growth < 5)
+    uptime_alert = next(a for a in snapshot["alerts"] if a["rule"] == "uptime_below_target")
+    assert (uptime_alert["severity"], uptime_alert["category"]) == ("high", "system")
+    assert uptime_alert["value"] == snapshot["system_health"]["uptime_percentage"] < 99.5
+    assert snapshot["system_health"]["status"] == "degraded"
+
     # the snapshot is in the metrics store too, once
     assert _q(source_db, "SELECT count(*) FROM investor_metrics.snapshots WHERE period_end = %(end)s", p)[0] == 1
 
@@ -150,6 +166,7 @@ def test_a_week_end_to_end(dag_env, source_db):
     assert {k: v for k, v in again.items() if k != "generated_at"} == {
         k: v for k, v in snapshot.items() if k != "generated_at"}
     assert _q(source_db, "SELECT count(*) FROM investor_metrics.snapshots")[0] == 1
+    assert _q(source_db, "SELECT count(*) FROM investor_metrics.alerts")[0] == len(snapshot["alerts"])
     # nothing left in the run-scoped staging folder
     assert not any(Path(dag_env / "staging").rglob("*.parquet"))
 
