@@ -20,7 +20,12 @@ DAG reports on the week that ends at that moment, **[end − 7 calendar days, en
    services; thresholds overridable) and records them in `investor_metrics.alerts`;
 5. `archive_snapshot` writes `metrics_YYYY-MM-DD_HH-MM-SS.json`, stores the snapshot in
    `investor_metrics.snapshots`, refreshes `metrics_snapshot.json` (always the latest period) and
-   `alert_history.json`.
+   `alert_history.json`;
+6. `send_alert_notifications` e-mails each critical/high alert on its own, then
+   `send_weekly_summary` e-mails the summary (KPIs vs last week, 12-week charts, alerts, the
+   snapshot attached) to `INVESTOR_EMAILS` — exactly once per period (send log in
+   `investor_metrics.send_log`). Backfills and on-demand runs without `send_email` skip both.
+   A validation failure e-mails `DATA_TEAM_EMAILS` (if set), never the investors.
 
 **Run types.** Scheduled: the week ending at the data-interval end. Backfill
 (`airflow backfill create --dag-id investor_metrics ...`): the same for past weeks, never moving
@@ -91,7 +96,7 @@ def investor_metrics():
     def extract_health_checks() -> str:
         return pipeline.extract_health_checks(get_current_context())
 
-    @task
+    @task(on_failure_callback=pipeline.notify_data_team_of_failure)
     def validate_data() -> dict:
         return pipeline.validate_data(get_current_context())
 
@@ -110,7 +115,16 @@ def investor_metrics():
     business, ai, health = extract_business_data(), extract_ai_metrics(), extract_health_checks()
     data_quality = validate_data()
     [business, ai, health] >> data_quality
-    archive_snapshot(evaluate_alerts(compute_metrics(business, ai, health, data_quality)))
+    @task
+    def send_alert_notifications() -> list[str]:
+        return pipeline.send_alert_notifications(get_current_context())
+
+    @task
+    def send_weekly_summary() -> bool:
+        return pipeline.send_weekly_summary(get_current_context())
+
+    archived = archive_snapshot(evaluate_alerts(compute_metrics(business, ai, health, data_quality)))
+    archived >> send_alert_notifications() >> send_weekly_summary()
 
 
 investor_metrics()

@@ -24,6 +24,7 @@ crash-and-retry sends twice carries the same Message-ID both times and a client 
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
 import io
 import logging
@@ -173,8 +174,13 @@ def message_id(kind: str, key: str, sender: str) -> str:
     return f"<cfx.{re.sub(r'[^A-Za-z0-9_-]', '-', kind)}.{digest}@{domain}>"
 
 
+# Headers up to RFC 5322's 998 characters: Python's default 78-column folding puts a subject that
+# starts with "[HIGH]" on a continuation line, which some clients show with a leading space.
+MESSAGE_POLICY = email.policy.default.clone(max_line_length=998)
+
+
 def _new_message(*, kind: str, key: str, subject: str, sender: str, recipients: list[str]) -> EmailMessage:
-    msg = EmailMessage()
+    msg = EmailMessage(policy=MESSAGE_POLICY)
     msg["Subject"] = _one_line(subject, 250)
     msg["From"] = Address(SENDER_NAME, addr_spec=_sender(sender))
     msg["To"] = ", ".join(recipients)

@@ -138,6 +138,12 @@ def stop(datadir: Path | str, timeout: float = 60) -> bool:
     datadir = Path(datadir).resolve()
     if not is_running(datadir):
         return False
+    user = _run_as_user()
+    if user is not None:
+        # The server's user must reach the folder again (a parent may have been made private since).
+        from pgserver.utils import ensure_prefix_permissions
+
+        ensure_prefix_permissions(datadir)
     result = subprocess.run(
         [_bin("pg_ctl"), "-D", str(datadir), "-w", "-t", str(int(timeout)), "-m", "fast", "stop"],
         user=_run_as_user(),

@@ -216,6 +216,8 @@ class Scale:
 SCALES = {
     "demo": Scale(customers=150, usage_events=250_000, ai_requests=80_000),
     "bench": Scale(customers=100_000, usage_events=24_000_000, ai_requests=12_000_000),
+    # The bench's memory-flatness check: the same customers, twice the event tables.
+    "bench2x": Scale(customers=100_000, usage_events=48_000_000, ai_requests=24_000_000),
 }
 REFERENCE_SPAN_DAYS = 730
 

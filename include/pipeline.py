@@ -232,3 +232,106 @@ def archive_snapshot(context, snapshot_path: str) -> dict:
     log.info("archived %s; latest snapshot is the period ending %s", period_file, latest["period"]["end"])
     return {"period_file": period_file, "latest_period_end": latest["period"]["end"],
             "period_end": to_utc(period.end).isoformat()}
+
+
+# ------------------------------------------------------------------------- e-mail (SPEC section 8)
+def email_decision(context) -> str | None:
+    """Why this run sends no e-mail, or None when it does: scheduled runs e-mail; manual runs only
+    with ``send_email=true``; backfills never."""
+    run_type = getattr(context["dag_run"].run_type, "value", context["dag_run"].run_type)
+    if run_type == "backfill":
+        return "backfill runs never e-mail anyone"
+    if run_type != "scheduled" and not (context.get("params") or {}).get("send_email"):
+        return "on-demand run with send_email=false"
+    return None
+
+
+def airflow_run_url(context) -> str | None:
+    base = os.getenv("AIRFLOW__API__BASE_URL", "").rstrip("/")
+    if not base:
+        return None
+    from urllib.parse import quote
+
+    dag_run = context["dag_run"]
+    return f"{base}/dags/{dag_run.dag_id}/runs/{quote(dag_run.run_id, safe='')}"
+
+
+def _skip(reason: str):
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    log.info("no e-mail: %s", reason)
+    raise AirflowSkipException(reason)
+
+
+def send_alert_notifications(context) -> list[str]:
+    """Critical and high alerts of the period, each on its own message, once (send log)."""
+    from include import alerts, notify
+
+    reason = email_decision(context)
+    if reason:
+        _skip(reason)
+    period = run_period(context)
+    conn = _metrics_conn()
+    try:
+        fired = alerts.alerts_for_period(conn, period.end)
+        sent = notify.send_alert_notifications(
+            conn, fired, run_id=context["dag_run"].run_id, airflow_url=airflow_run_url(context),
+            tz=config.investor_timezone(),
+        )
+        if sent:
+            alerts.mark_notified(conn, sent)
+            alerts.publish_alert_history(conn, config.archive_dir())
+    finally:
+        conn.close()
+    log.info("alert e-mails sent now: %s", sent or "none (no critical/high alert, or already sent)")
+    return sent
+
+
+def send_weekly_summary(context) -> bool:
+    """The period's summary to INVESTOR_EMAILS, once (send log)."""
+    from include import notify, store
+
+    reason = email_decision(context)
+    if reason:
+        _skip(reason)
+    period = run_period(context)
+    conn = _metrics_conn()
+    try:
+        snapshot = store.snapshot_for(conn, period.end)
+        if snapshot is None:
+            raise RuntimeError(f"no stored snapshot for the period ending {period.end.isoformat()}")
+        weeks = store.history(conn, 12, until=period.end, types=("weekly", "backfill"))
+        previous = store.snapshot_for(conn, period.offset(days=7))
+        sent = notify.send_weekly_summary(
+            conn, snapshot, previous=previous, history=weeks, run_id=context["dag_run"].run_id,
+            airflow_url=airflow_run_url(context), tz=config.investor_timezone(),
+        )
+    finally:
+        conn.close()
+    log.info("weekly summary %s", "sent" if sent else "already sent for this period: nothing sent")
+    return sent
+
+
+def notify_data_team_of_failure(context) -> None:
+    """Failure callback of ``validate_data``: the data engineers (``DATA_TEAM_EMAILS``), never the
+    investors, get the validation message and where the Data Docs report is."""
+    from include import notify
+
+    try:
+        if not config.data_team_recipients():
+            log.info("DATA_TEAM_EMAILS is not set: no data-quality e-mail")
+            return
+        period = run_period(context)
+        exc = context.get("exception")
+        message = str(exc) if exc else "the validation task failed"
+        report = os.path.join(data_quality_report_dir(), f"{period.end:%Y-%m-%d_%H-%M-%S}", "index.html")
+        conn = _metrics_conn()
+        try:
+            notify.send_data_quality_failure(
+                conn, message, report_path=report, period=period, run_id=context["dag_run"].run_id,
+                tz=config.investor_timezone(),
+            )
+        finally:
+            conn.close()
+    except Exception:  # a callback must not hide the task's own failure
+        log.exception("could not e-mail the data team about the validation failure")

@@ -68,13 +68,17 @@ def snapshot_for(conn, period_end: datetime) -> dict | None:
     return row[0] if row else None
 
 
-def history(conn, limit: int, *, before: datetime | None = None) -> list[dict]:
-    """Up to ``limit`` snapshots, newest first (optionally only those ending before ``before``)."""
+def history(conn, limit: int, *, before: datetime | None = None, until: datetime | None = None,
+            types: tuple[str, ...] | None = None) -> list[dict]:
+    """Up to ``limit`` snapshots, newest first; optionally only those ending before ``before`` or
+    at/before ``until``, and only of the given period types (e.g. weekly and backfill weeks)."""
     with conn.cursor() as cur:
         cur.execute(
             "SELECT snapshot FROM investor_metrics.snapshots "
             "WHERE (%(before)s::timestamptz IS NULL OR period_end < %(before)s) "
+            "AND (%(until)s::timestamptz IS NULL OR period_end <= %(until)s) "
+            "AND (%(types)s::text[] IS NULL OR period_type = ANY(%(types)s::text[])) "
             "ORDER BY period_end DESC LIMIT %(limit)s",
-            {"before": before, "limit": limit},
+            {"before": before, "until": until, "types": list(types) if types else None, "limit": limit},
         )
         return [row[0] for row in cur.fetchall()]

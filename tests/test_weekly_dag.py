@@ -38,9 +38,32 @@ def source_db(pg_database):
     return pg_database
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+INVESTORS = ["founder@chatterfix.example", "investor.one@fund.example", "investor.two@fund.example"]
+DATA_TEAM = "data-team@chatterfix.example"
+
+
 @pytest.fixture()
 def dag_env(monkeypatch, source_db, tmp_path, airflow_db):
+    from include import smtp_sink
+
+    port = _free_port()
+    sink = smtp_sink.start(tmp_path / "outbox", port=port)
     for key, value in {
+        "SMTP_SERVER": "127.0.0.1",
+        "SMTP_PORT": str(port),
+        "SMTP_STARTTLS": "false",
+        "SMTP_SSL": "false",
+        "INVESTOR_EMAIL": "metrics@chatterfix.example",
+        "INVESTOR_EMAILS": ",".join(INVESTORS),
+        "DATA_TEAM_EMAILS": DATA_TEAM,
         "DB_HOST": source_db.host,
         "DB_PORT": str(source_db.port),
         "DB_NAME": source_db.dbname,
@@ -51,14 +74,28 @@ def dag_env(monkeypatch, source_db, tmp_path, airflow_db):
     }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("HEALTH_CHECK_SERVICES", raising=False)
-    return tmp_path
+    # each test starts from an empty metrics store (send log, alerts, snapshots)
+    conn = connect(source_db)
+    with conn, conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS investor_metrics.snapshots, investor_metrics.alerts, investor_metrics.send_log")
+    conn.close()
+    yield tmp_path
+    sink.stop()
 
 
-def run_dag(period_end: str = PERIOD_END):
+def outbox(tmp_path) -> list:
+    import email
+    import email.policy
+
+    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+            for p in sorted((tmp_path / "outbox").glob("*.eml"))]
+
+
+def run_dag(period_end: str = PERIOD_END, send_email: bool = False):
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "investor_metrics.py")).dags["investor_metrics"]
-    dr = dag.test(run_conf={"period_end": period_end}, logical_date=None)
+    dr = dag.test(run_conf={"period_end": period_end, "send_email": send_email}, logical_date=None)
     states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
     return dr, states
 
@@ -142,7 +179,6 @@ def test_a_week_end_to_end(dag_env, source_db):
     assert snapshot["data_quality"]["success"] is True
 
     # alerts: what the rules say about this snapshot is in the snapshot, the store and the history
-    from include import alerts as alert_rules
 
     history = json.loads((archive / "alert_history.json").read_text())["alerts"]
     assert sorted(a["id"] for a in history) == sorted(a["id"] for a in snapshot["alerts"])
@@ -169,6 +205,36 @@ def test_a_week_end_to_end(dag_env, source_db):
     assert _q(source_db, "SELECT count(*) FROM investor_metrics.alerts")[0] == len(snapshot["alerts"])
     # nothing left in the run-scoped staging folder
     assert not any(Path(dag_env / "staging").rglob("*.parquet"))
+    # an on-demand run without send_email e-mails nobody
+    assert outbox(dag_env) == []
+    assert states2["send_weekly_summary"] in ("skipped", "TaskInstanceState.SKIPPED")
+
+
+def test_on_demand_run_with_send_email_mails_alerts_then_the_summary_once(dag_env):
+    dr, states = run_dag(send_email=True)
+    assert str(dr.state) in ("success", "DagRunState.SUCCESS"), states
+    messages = outbox(dag_env)
+    subjects = [m["Subject"] for m in messages]
+    # the outage week raises a high uptime alert: e-mailed on its own, before the summary
+    assert any(s.startswith("[HIGH]") and "uptime" in s.lower() for s in subjects), subjects
+    summary = [m for m in messages if m["Subject"].startswith("ChatterFix investor metrics")]
+    assert len(summary) == 1, subjects
+    assert subjects.index(summary[0]["Subject"]) == len(subjects) - 1
+    assert "week ending 22 Nov 2026" in summary[0]["Subject"]
+    assert sorted(summary[0]["X-Envelope-To"].split(", ")) == sorted(INVESTORS)
+    html = summary[0].get_body(("html",)).get_content()
+    cids = {p["Content-ID"].strip("<>") for p in summary[0].walk() if p.get_content_type() == "image/png"}
+    assert len(cids) == 4 and all(f"cid:{cid}" in html for cid in cids)
+    attached = [p for p in summary[0].iter_attachments() if p.get_filename() == PERIOD_FILE]
+    snapshot = json.loads((dag_env / "archive" / PERIOD_FILE).read_text())
+    assert json.loads(attached[0].get_content()) == snapshot
+    history = json.loads((dag_env / "archive" / "alert_history.json").read_text())["alerts"]
+    assert any(a["rule"] == "uptime_below_target" and a["notified"] for a in history)
+
+    # a rerun of the period sends nothing more
+    dr2, _ = run_dag(send_email=True)
+    assert str(dr2.state) in ("success", "DagRunState.SUCCESS")
+    assert len(outbox(dag_env)) == len(messages)
 
 
 # One bad-data case per rule of SPEC section 3: (table, column, rule words, SQL adding 2 bad rows
@@ -255,6 +321,9 @@ def test_bad_data_stops_the_run_at_validation(case, dag_env, bad_rows, capfd):
     assert states["validate_data"] in ("failed", "TaskInstanceState.FAILED"), states
     assert states["compute_metrics"] in ("upstream_failed", "TaskInstanceState.UPSTREAM_FAILED"), states
     assert str(states["archive_snapshot"]) in ("upstream_failed", "TaskInstanceState.UPSTREAM_FAILED")
+    # only the data team hears about it
+    mails = outbox(dag_env)
+    assert [m["X-Envelope-To"] for m in mails] == [DATA_TEAM]
     # the previously published snapshot is untouched, no period file was written
     assert (archive / "metrics_snapshot.json").read_text() == '{"published": "before"}\n'
     assert not (archive / PERIOD_FILE).exists()
