@@ -140,11 +140,26 @@ class Stack:
                 "SMTP_SSL": self.env_in.get("SMTP_SSL") or "false",
                 "INVESTOR_EMAIL": self.env_in.get("INVESTOR_EMAIL") or DEMO_SENDER,
                 "INVESTOR_EMAILS": self.env_in.get("INVESTOR_EMAILS") or DEMO_RECIPIENTS,
+                "HEALTH_CHECK_SERVICES": self.env_in.get("HEALTH_CHECK_SERVICES") or self.demo_health_check_services(),
             }
         )
         if not self.external_db:
             env.update({"DB_HOST": src.host, "DB_PORT": str(src.port), "DB_NAME": src.dbname, "DB_USER": "postgres"})
         return env
+
+    def demo_health_check_services(self) -> str:
+        """The demo probes its own endpoints, named like the generator's services so the live rows
+        continue the synthetic history: HTTP where there is HTTP, a TCP connect elsewhere."""
+        src = self.source_settings()
+        base = f"http://127.0.0.1:{self.airflow_port}"
+        smtp_host = self.env_in.get("SMTP_SERVER") or "127.0.0.1"
+        smtp_port = self.env_in.get("SMTP_PORT") or str(self.smtp_port)
+        return ",".join([
+            f"api={base}/api/v2/monitor/health",  # the Airflow API server
+            f"web={base}/",  # the Airflow UI (a 3xx is ok too)
+            f"database=tcp://{src.host}:{src.port}",  # PostgreSQL (embedded or DB_HOST)
+            f"notifications=tcp://{smtp_host}:{smtp_port}",  # the SMTP sink
+        ])
 
     def write_env_file(self, env: dict[str, str]) -> Path:
         """``.local/stack.env``: source it to run ``airflow`` commands against this stack."""
@@ -362,6 +377,7 @@ ChatterFix investor metrics is running ({time.monotonic() - t0:.0f} s).{headline
   Airflow UI     {base}   login: {ADMIN_USER} / {sec['admin_password']}
   Archive        {stack.archive}
   Outbox (SMTP)  {stack.outbox}   (every e-mail sent, as .eml)
+  Health probes  every 5 min → investor_metrics.service_health_checks (DAG {PROBE_DAG})
   Logs           {stack.log_dir}
   Airflow CLI    source {env_file} && airflow dags list
   Stop           make stop
@@ -371,6 +387,7 @@ ChatterFix investor metrics is running ({time.monotonic() - t0:.0f} s).{headline
 
 
 WEEKLY_DAG = "investor_metrics"
+PROBE_DAG = "service_health_probe"
 
 
 def history_intervals(cron: str, tz, now: datetime, weeks: int) -> list[tuple[datetime, datetime]]:
@@ -394,6 +411,9 @@ def run_history_and_latest_week(stack: Stack, client, timeout: float = 3600) -> 
     if errors:
         raise RuntimeError("the DAG files do not import:\n" + "\n".join(e.get("stack_trace", "")[-800:] for e in errors))
     client.set_paused(WEEKLY_DAG, False)
+    client.wait_for_dag(PROBE_DAG)
+    client.set_paused(PROBE_DAG, False)
+    _say(f"health probes: {PROBE_DAG} unpaused (api, web, database, notifications every 5 minutes)")
     intervals = history_intervals(
         config.metrics_schedule(stack.env_in), config.investor_timezone(stack.env_in),
         datetime.now(timezone.utc), weeks,

@@ -69,7 +69,12 @@ def _metrics_conn():
 
 
 def _configured_services() -> list[str] | None:
-    return list(config.health_check_services()) or None
+    """The services the weekly report counts: the same list the probe DAG probes (the Airflow
+    Variable ``health_check_services`` when set, else ``HEALTH_CHECK_SERVICES``); None = every
+    service with checks in the period."""
+    from include import probes
+
+    return list(probes.load_services()) or None
 
 
 def extract_business_data(context) -> str:
