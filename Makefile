@@ -27,7 +27,7 @@ status: venv  ## what the demo stack is running
 	$(BIN)/python -m include.devstack status
 
 lint: venv  ## ruff (with the Airflow 3 AIR rules)
-	$(BIN)/ruff check dags plugins include tests
+	$(BIN)/ruff check dags plugins include tests docker
 
 test: venv lint  ## run the test suite against a real PostgreSQL
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -138,8 +138,11 @@ def validate_data(context) -> dict:
 
     period = run_period(context)
     url = postgres_hook(config.CHATTERFIX_CONN_ID).sqlalchemy_url
+    # health checks live in the metrics store, which may be another database than the source
+    health_url = postgres_hook(config.METRICS_CONN_ID).sqlalchemy_url
     result = validate.validate_period(
-        url, period, services=_configured_services(), report_dir=data_quality_report_dir()
+        url, period, services=_configured_services(), report_dir=data_quality_report_dir(),
+        health_sqlalchemy_url=health_url,
     )
     for warning in result.warnings:
         log.warning("data quality warning: %s", warning["message"])

