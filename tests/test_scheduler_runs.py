@@ -112,11 +112,25 @@ def test_backfill_manual_and_reprocess_through_the_scheduler(stack):
         assert snap["period"]["end"] == f"{day}T09:00:00Z"
     assert json.loads((archive / "metrics_snapshot.json").read_text())["period"]["end"] == latest_end
 
-    # Backfills never e-mail: nothing at the sink mentions a backfilled week.
-    for eml in stack["outbox"].glob("*.eml"):
-        subject = next((line for line in eml.read_text(errors="replace").splitlines()
-                        if line.startswith("Subject:")), "")
-        assert not any(datetime.fromisoformat(d).strftime("%-d %b %Y") in subject for d in BACKFILL_WEEK_ENDS)
+    # The scheduled run delivered one summary to every recipient; backfills e-mailed nobody.
+    import email
+    import email.policy
+
+    from include.devstack import DEMO_RECIPIENTS
+
+    mails = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+             for p in sorted(stack["outbox"].glob("*.eml"))]
+    summaries = [m for m in mails if m["Subject"].startswith("ChatterFix investor metrics")]
+    latest_day = datetime.fromisoformat(latest_end.replace("Z", "+00:00")).strftime("%-d %b %Y")
+    assert len(summaries) == 1 and latest_day in summaries[0]["Subject"], [m["Subject"] for m in mails]
+    assert sorted(summaries[0]["X-Envelope-To"].split(", ")) == sorted(DEMO_RECIPIENTS.split(","))
+    html = summaries[0].get_body(("html",)).get_content()
+    assert summaries[0].get_body(("plain",)) is not None
+    images = [p for p in summaries[0].walk() if p.get_content_type() == "image/png"]
+    assert images and all(f"cid:{p['Content-ID'].strip('<>')}" in html for p in images)
+    assert any(p.get_content_type() == "application/json" for p in summaries[0].iter_attachments())
+    for m in mails:
+        assert not any(datetime.fromisoformat(d).strftime("%-d %b %Y") in m["Subject"] for d in BACKFILL_WEEK_ENDS)
 
     # A manual run with an older period_end is archived as on_demand and does not become the latest.
     client.trigger("investor_metrics", conf={"period_end": "2026-11-19T12:00:00Z"})

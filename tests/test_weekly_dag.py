@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from include import generator
+from include.config import PostgresSettings
 from include.db import connect
 from tests.conftest import PROJECT_ROOT
 
@@ -91,10 +92,13 @@ def outbox(tmp_path) -> list:
             for p in sorted((tmp_path / "outbox").glob("*.eml"))]
 
 
-def run_dag(period_end: str = PERIOD_END, send_email: bool = False):
+def run_dag(period_end: str = PERIOD_END, send_email: bool = False, retries: int | None = None):
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "investor_metrics.py")).dags["investor_metrics"]
+    if retries is not None:  # dag.test() waits out retry delays in-process: a failing test turns them off
+        for task in dag.tasks:
+            task.retries = retries
     dr = dag.test(run_conf={"period_end": period_end, "send_email": send_email}, logical_date=None)
     states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
     return dr, states
@@ -235,6 +239,38 @@ def test_on_demand_run_with_send_email_mails_alerts_then_the_summary_once(dag_en
     dr2, _ = run_dag(send_email=True)
     assert str(dr2.state) in ("success", "DagRunState.SUCCESS")
     assert len(outbox(dag_env)) == len(messages)
+
+
+def test_smtp_down_fails_the_send_and_the_retry_delivers_exactly_one(dag_env, monkeypatch):
+    from include import smtp_sink
+
+    down_port = _free_port()  # nothing listens there
+    monkeypatch.setenv("SMTP_PORT", str(down_port))
+    dr, states = run_dag(send_email=True, retries=0)
+    assert states["send_alert_notifications"] in ("failed", "TaskInstanceState.FAILED"), states
+    assert str(states["send_weekly_summary"]) in ("upstream_failed", "TaskInstanceState.UPSTREAM_FAILED"), states
+    assert _q_send_log_sent(dag_env) == 0  # nothing marked sent that was not sent
+    # the snapshot itself was published: only the e-mail failed
+    assert (dag_env / "archive" / PERIOD_FILE).exists()
+
+    sink = smtp_sink.start(dag_env / "outbox2", port=down_port)
+    try:
+        dr2, states2 = run_dag(send_email=True)  # the retry
+        assert str(dr2.state) in ("success", "DagRunState.SUCCESS"), states2
+        mails = sorted((dag_env / "outbox2").glob("*.eml"))
+        subjects = [m.read_text(errors="replace").split("Subject: ", 1)[1].split("\n", 1)[0] for m in mails]
+        assert sum(s.startswith("ChatterFix investor metrics") for s in subjects) == 1, subjects
+        assert sum(s.startswith("[HIGH]") for s in subjects) == 1, subjects
+    finally:
+        sink.stop()
+
+
+def _q_send_log_sent(dag_env) -> int:
+    import os
+
+    settings = PostgresSettings(os.environ["DB_HOST"], int(os.environ["DB_PORT"]), os.environ["DB_NAME"],
+                                os.environ["DB_USER"] or None)
+    return _q(settings, "SELECT count(*) FROM investor_metrics.send_log WHERE status = 'sent'")[0]
 
 
 # One bad-data case per rule of SPEC section 3: (table, column, rule words, SQL adding 2 bad rows

@@ -1,0 +1,353 @@
+"""The "Investor metrics" page inside the real Airflow UI, in headless Chromium.
+
+A real stack (``include/devstack.py``, as ``make demo`` starts it, without running the pipeline)
+against a fresh database; the fixture snapshots and alerts of ``tests/test_investor_api.py`` are
+published into its metrics store. Chromium is driven through the DevTools protocol: it gets the
+admin's token as the UI's ``_token`` session cookie (what signing in leaves), opens the UI at
+``/plugin/investor-metrics`` (the navigation entry of the plugin) and reads the page inside the
+UI's frame. The numbers shown must be the latest snapshot's; a screenshot of the whole UI is saved
+(``INVESTOR_PAGE_SCREENSHOTS`` names the folder; default: the test's temporary folder).
+
+Chromium is required, not optional: without it the test fails and says how to install it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import pytest
+
+from include import generator
+from include.airflow_api import AirflowClient
+from include.config import PostgresSettings
+from include.db import connect
+from tests.conftest import PROJECT_ROOT
+from tests.test_investor_api import LATEST_END, XSS_TITLE, fill_store, fixture_alerts, fixture_snapshots
+
+pytestmark = pytest.mark.stack
+
+CHROMIUM_INSTALL = "apt-get update && apt-get install -y chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage", "--hide-scrollbars", "--remote-debugging-port=0"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def chromium_path() -> str:
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path or not os.access(path, os.X_OK):
+        pytest.fail(f"headless Chromium is required for the page test and was not found: install it with "
+                    f"`{CHROMIUM_INSTALL}` (Debian), or set CHROMIUM to its path", pytrace=False)
+    return path
+
+
+# --------------------------------------------------------------------------- a DevTools client
+class Browser:
+    """Headless Chromium driven over the DevTools protocol (one page)."""
+
+    def __init__(self, executable: str, profile: Path, width: int = 1440, height: int = 1500):
+        self.profile = profile
+        self.proc = subprocess.Popen(
+            [executable, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
+             "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 60
+        while not port_file.exists() or len(port_file.read_text().splitlines()) < 2:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                err = self.proc.stderr.read().decode(errors="replace")[-2000:] if self.proc.poll() is not None else ""
+                self.close()
+                pytest.fail(f"Chromium ({executable}) did not start its DevTools endpoint: {err}", pytrace=False)
+            time.sleep(0.1)
+        port = int(port_file.read_text().splitlines()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:  # noqa: S310
+            page = next(t for t in json.load(resp) if t["type"] == "page")
+        from websockets.sync.client import connect as ws_connect
+
+        self.ws = ws_connect(page["webSocketDebuggerUrl"], max_size=64 * 2**20, open_timeout=20)
+        self._id = 0
+        self.call("Emulation.setDeviceMetricsOverride",
+                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+
+    def call(self, method: str, params: dict | None = None, timeout: float = 60) -> dict:
+        self._id += 1
+        self.ws.send(json.dumps({"id": self._id, "method": method, "params": params or {}}))
+        deadline = time.monotonic() + timeout
+        while True:
+            message = json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            if message.get("id") == self._id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+
+    def evaluate(self, expression: str):
+        result = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True,
+                                                "awaitPromise": True})
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression[:80]}…: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 60, what: str = ""):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            time.sleep(0.25)
+        raise AssertionError(f"timed out waiting for {what or expression}")
+
+    def screenshot(self, path: Path) -> Path:
+        import base64
+
+        data = self.call("Page.captureScreenshot", {"format": "png"})["data"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(data))
+        return path
+
+    def close(self) -> None:
+        try:
+            self.call("Browser.close", timeout=5)
+        except Exception:  # noqa: BLE001 - closing anyway
+            pass
+        try:
+            self.ws.close()
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def stack(pg_server: PostgresSettings, tmp_path_factory):
+    """The demo stack against a fresh database whose metrics store holds the fixture data."""
+    chromium_path()  # no Chromium: fail now, not after starting a stack
+    base = tmp_path_factory.mktemp("investor-page")
+    source = f"cfx_page_{secrets.token_hex(3)}"
+    admin = connect(pg_server)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{source}"')
+        cur.execute(f'CREATE DATABASE "{source}_af"')
+    settings = PostgresSettings(pg_server.host, pg_server.port, source, pg_server.user, pg_server.password)
+    # A small source data set, so that `up` does not load the full demo one.
+    generator.load(settings, end=datetime(2026, 11, 22, 9, tzinfo=timezone.utc), span_days=21, seed=7,
+                   progress=False)
+    fill_store(settings)
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "AIRFLOW", "SMTP_", "INVESTOR_"))}
+    env.update({
+        "CFX_STATE_DIR": str(base / "state"),
+        "DB_HOST": pg_server.host, "DB_PORT": str(pg_server.port), "DB_NAME": source,
+        "DB_USER": pg_server.user or "", "DB_PASSWORD": pg_server.password or "",
+        "AIRFLOW_DB_NAME": f"{source}_af",
+        "AIRFLOW_PORT": str(_free_port()), "DEMO_SMTP_PORT": str(_free_port()),
+        "INVESTOR_ARCHIVE_DIR": str(base / "archive"),
+        "DEMO_SKIP_PIPELINE": "1",
+    })
+    up = subprocess.run([sys.executable, "-m", "include.devstack", "up"], env=env, cwd=PROJECT_ROOT,
+                        capture_output=True, text=True, timeout=600)
+    try:
+        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+        password = json.loads((base / "state" / "secrets.json").read_text())["admin_password"]
+        base_url = f"http://127.0.0.1:{env['AIRFLOW_PORT']}"
+        client = AirflowClient(base_url, "admin", password)
+        client.wait_for_dag("investor_metrics")
+        yield {"base_url": base_url, "client": client, "password": password, "base": base}
+    finally:
+        subprocess.run([sys.executable, "-m", "include.devstack", "down"], env=env, cwd=PROJECT_ROOT,
+                       capture_output=True, timeout=300)
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{source}" WITH (FORCE)')
+            cur.execute(f'DROP DATABASE IF EXISTS "{source}_af" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture()
+def browser():
+    executable = chromium_path()
+    profile = Path(tempfile.mkdtemp(prefix="cfx-chromium-"))
+    chrome = Browser(executable, profile)
+    try:
+        yield chrome
+    finally:
+        chrome.close()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture()
+def screenshots(tmp_path) -> Path:
+    folder = Path(os.environ.get("INVESTOR_PAGE_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def admin_token(stack) -> str:
+    body = json.dumps({"username": "admin", "password": stack["password"]}).encode()
+    request = urllib.request.Request(f"{stack['base_url']}/auth/token", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 - our own loopback server
+        return json.load(resp)["access_token"]
+
+
+# --------------------------------------------------------------------------- expectations
+def rounded(value: float, decimals: int) -> Decimal:
+    # The page formats like JavaScript's toFixed: the exact binary value, ties away from zero.
+    return Decimal(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+
+
+def shown(value: float, fmt: str) -> str:
+    decimals = {"money": 0, "count": 0, "pct1": 1, "pct2": 2, "num1": 1}[fmt]
+    text = f"{abs(rounded(value, decimals)):,}"
+    sign = "-" if value < 0 and rounded(value, decimals) != 0 else ""
+    return {"money": f"{sign}${text}", "pct1": f"{sign}{text}%", "pct2": f"{sign}{text}%"}.get(fmt, sign + text)
+
+
+KPIS = {  # key on the page → (path in the snapshot, format)
+    "mrr": (("financial", "mrr"), "money"),
+    "arr": (("financial", "arr"), "money"),
+    "active_customers": (("financial", "active_customers"), "count"),
+    "mrr_growth_rate": (("financial", "mrr_growth_rate"), "pct1"),
+    "uptime_percentage": (("system_health", "uptime_percentage"), "pct2"),
+    "nps": (("business_health", "customer_satisfaction", "nps"), "num1"),
+    "ai_accuracy_rate": (("ai_platform", "accuracy_rate"), "pct1"),
+}
+
+
+def dig(snapshot: dict, path: tuple[str, ...]):
+    for part in path:
+        snapshot = snapshot[part]
+    return snapshot
+
+
+FRAME = "document.querySelector('iframe[title=\"Investor metrics\"]')"
+FRAME_STATE = (f"(() => {{ const f = {FRAME}; const d = f && f.contentDocument;"
+               " const s = d && d.body && d.body.dataset.state;"
+               " return s === 'ready' || s === 'error' ? s : null; })()")
+READ_PAGE = f"""(() => {{
+  const doc = {FRAME}.contentDocument;
+  const text = n => n ? n.textContent.trim() : null;
+  return {{
+    period: text(doc.getElementById('period')),
+    kpis: [...doc.querySelectorAll('.kpi')].map(card => ({{
+      key: card.dataset.kpi, label: text(card.querySelector('.label')),
+      value: text(card.querySelector('.value')), raw: card.querySelector('.value').dataset.value,
+      change: text(card.querySelector('.change')), tone: card.querySelector('.change').className,
+      versus: text(card.querySelector('.versus')),
+    }})),
+    charts: [...doc.querySelectorAll('.chart')].map(chart => ({{
+      key: chart.dataset.trend, last: text(chart.querySelector('.last')),
+      dots: chart.querySelectorAll('circle.dot').length, lines: chart.querySelectorAll('polyline').length,
+    }})),
+    alerts: [...doc.querySelectorAll('#alerts tbody tr')].map(row => ({{
+      id: row.dataset.alertId, severity: row.dataset.severity,
+      badge: text(row.querySelector('.badge')),
+      colour: getComputedStyle(row.querySelector('.badge')).backgroundColor,
+      title: text(row.querySelector('.alert-title')), week: text(row.querySelector('td.when')),
+    }})),
+    images: doc.querySelectorAll('img').length, bold: doc.querySelectorAll('#alerts b').length,
+    title: doc.title, footer: text(doc.getElementById('footer')),
+  }};
+}})()"""
+
+
+# --------------------------------------------------------------------------- the tests
+def test_the_page_inside_the_airflow_ui_shows_the_latest_snapshot(stack, browser, screenshots):
+    base = stack["base_url"]
+    browser.call("Network.setCookie", {"name": "_token", "value": admin_token(stack), "url": base + "/",
+                                       "httpOnly": True, "sameSite": "Lax"})
+    browser.call("Page.navigate", {"url": f"{base}/plugin/investor-metrics"})
+    state = browser.wait_for(FRAME_STATE, what="the investor page inside the UI")
+    # The UI's navigation has the entry, and the page is in the UI's frame.
+    assert browser.evaluate("[...document.querySelectorAll('a')].some(a => "
+                            "(a.getAttribute('href') || '').endsWith('plugin/investor-metrics'))"), \
+        "no 'Investor metrics' entry in the UI navigation"
+    time.sleep(1)  # let the UI finish laying out before the picture
+    shot = browser.screenshot(screenshots / "investor_page_in_airflow_ui.png")
+    print(f"\nscreenshot of the page inside the Airflow UI: {shot}")
+    page = browser.evaluate(READ_PAGE)
+    assert state == "ready", f"the page shows an error: {page}"
+
+    snapshots = fixture_snapshots()
+    latest, previous = snapshots[11], snapshots[10]
+    assert latest["period"]["end"] == "2026-11-22T09:00:00Z" == LATEST_END.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert page["period"] == "Week 15 Nov 2026 → 22 Nov 2026, 09:00 UTC (weekly)"
+
+    # KPI cards: the latest snapshot's numbers, and the change against the week before.
+    cards = {card["key"]: card for card in page["kpis"]}
+    assert list(cards) == list(KPIS)
+    for key, (path, fmt) in KPIS.items():
+        value = dig(latest, path)
+        assert float(cards[key]["raw"]) == value, key
+        assert cards[key]["value"] == shown(value, fmt), (key, cards[key])
+    assert cards["mrr"]["value"] == "$41,000" and cards["arr"]["value"] == "$492,003"
+    assert cards["active_customers"]["value"] == "122" and cards["mrr_growth_rate"]["value"] == "7.9%"
+    assert cards["uptime_percentage"]["value"] == "99.69%" and cards["nps"]["value"] == "41.0"
+    assert cards["ai_accuracy_rate"]["value"] == "93.1%"
+    # MRR 40,000.25 → 41,000.25; customers 120 → 122; uptime 99.76 → 99.69 (worse: red).
+    assert dig(previous, ("financial", "mrr")) == 40000.25
+    assert cards["mrr"]["change"] == "▲ +$1,000 (+2.5%)" and "tone-good" in cards["mrr"]["tone"]
+    assert cards["active_customers"]["change"] == "▲ +2 (+1.7%)"
+    assert cards["uptime_percentage"]["change"] == "▼ -0.07 pp"
+    assert "tone-bad" in cards["uptime_percentage"]["tone"]
+    assert all(card["versus"] == "vs previous week" for card in cards.values())
+
+    # Trend charts of the history (12 snapshots: the on-demand period included), no gaps.
+    charts = {chart["key"]: chart for chart in page["charts"]}
+    assert set(charts) == {"mrr", "active_customers", "uptime", "nps", "ai_accuracy", "ai_requests"}
+    assert all(chart["dots"] == 12 and chart["lines"] == 1 for chart in charts.values()), charts
+    assert charts["mrr"]["last"] == "$41,000"
+
+    # Recent alerts, newest first, coloured by severity, data shown as text (never as HTML).
+    assert [a["severity"] for a in page["alerts"]] == [a["severity"] for a in fixture_alerts()]
+    colours = {a["severity"]: a["colour"] for a in page["alerts"]}
+    assert colours == {"critical": "rgb(185, 28, 28)", "high": "rgb(234, 88, 12)",
+                       "medium": "rgb(202, 138, 4)", "low": "rgb(37, 99, 235)"}
+    assert page["alerts"][2]["title"] == XSS_TITLE
+    assert page["images"] == 0 and page["bold"] == 0 and page["title"] != "pwned"
+    assert "22 Nov 2026" in page["alerts"][0]["week"]
+
+
+def test_collect_now_queues_a_run_seen_by_airflow(stack, browser, screenshots):
+    base = stack["base_url"]
+    browser.call("Network.setCookie", {"name": "_token", "value": admin_token(stack), "url": base + "/",
+                                       "httpOnly": True, "sameSite": "Lax"})
+    browser.call("Page.navigate", {"url": f"{base}/api/investor/page"})
+    browser.wait_for("document.body && document.body.dataset.state === 'ready'", what="the page")
+    browser.evaluate("document.getElementById('collect').click()")
+    run_id = browser.wait_for("document.body.dataset.collected || null", what="the queued run")
+    status = browser.evaluate("document.getElementById('collect-status').textContent")
+    assert run_id in status and "Queued" in status
+    browser.screenshot(screenshots / "investor_page_collect_now.png")
+    run = stack["client"].request("GET", f"/api/v2/dags/investor_metrics/dagRuns/{run_id}")
+    assert run["state"] == "queued" and run["run_type"] == "manual" and run["triggered_by"] == "ui"
+    assert run["conf"] == {"send_email": False} and run["triggering_user_name"] == "admin"
+
+
+def test_without_a_session_the_page_asks_to_sign_in(stack, browser, screenshots):
+    browser.call("Page.navigate", {"url": f"{stack['base_url']}/api/investor/page"})
+    text = browser.wait_for("document.body && document.body.innerText", what="the page")
+    assert "Not authenticated" in text and "Sign in to Airflow" in text
+    browser.screenshot(screenshots / "investor_page_signed_out.png")
