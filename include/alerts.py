@@ -88,7 +88,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 
-from include.config import ConfigError
+from include.config import ConfigError, airflow_variable
 from include.db import read_sql
 from include.period import Period, calendar_offset, iso_utc, parse_period_end, to_utc, weekly_period
 
@@ -199,17 +199,7 @@ def _number(raw, where: str) -> float:
 
 
 def _airflow_variable(key: str):
-    """The Airflow Variable ``key`` (None when unset), or None outside Airflow."""
-    try:
-        from airflow.sdk import Variable
-    except ImportError:
-        return None
-    try:
-        return Variable.get(key, default=None)
-    except Exception as exc:  # noqa: BLE001 - no task context / no backend: env only, say so
-        log.warning("Airflow Variable %s unavailable (%s): alert thresholds from the environment only",
-                    key, exc)
-        return None
+    return airflow_variable(key, fallback="alert thresholds from the environment only")
 
 
 def load_thresholds(

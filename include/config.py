@@ -221,3 +221,20 @@ def investor_recipients(env: Mapping[str, str] | None = None) -> list[str]:
 
 def data_team_recipients(env: Mapping[str, str] | None = None) -> list[str]:
     return parse_address_list(_env(env).get("DATA_TEAM_EMAILS"), "DATA_TEAM_EMAILS", required=False)
+
+
+def airflow_variable(key: str, *, fallback: str):
+    """The Airflow Variable ``key`` (None when unset). Call it from a task, never at parse time.
+    Outside Airflow, or without a task context, it is None and a warning says what is used instead
+    (``fallback``)."""
+    import logging
+
+    try:
+        from airflow.sdk import Variable
+    except ImportError:
+        return None
+    try:
+        return Variable.get(key, default=None)
+    except Exception as exc:  # noqa: BLE001 - no task context / no backend: say what is used instead
+        logging.getLogger(__name__).warning("Airflow Variable %s unavailable (%s): %s", key, exc, fallback)
+        return None

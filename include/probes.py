@@ -90,16 +90,7 @@ class ProbeResult:
 
 # --------------------------------------------------------------------------- settings
 def _airflow_variable(key: str):
-    """The Airflow Variable ``key`` (None when unset), or None outside Airflow."""
-    try:
-        from airflow.sdk import Variable
-    except ImportError:
-        return None
-    try:
-        return Variable.get(key, default=None)
-    except Exception as exc:  # noqa: BLE001 - no task context / no backend: the environment only, say so
-        log.warning("Airflow Variable %s unavailable (%s): services from HEALTH_CHECK_SERVICES only", key, exc)
-        return None
+    return config.airflow_variable(key, fallback="services from HEALTH_CHECK_SERVICES only")
 
 
 def parse_services_variable(raw) -> dict[str, str]:

@@ -39,6 +39,15 @@ from include.config import PostgresSettings  # noqa: E402
 from include.db import connect  # noqa: E402
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on right now (127.0.0.1)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _server_settings() -> tuple[PostgresSettings, str]:
     url = os.environ.get("INVESTOR_TEST_PG", "").strip()
     if url:

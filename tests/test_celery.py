@@ -42,6 +42,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
+
 # The worker imports this module for ``worker_hostname``: keep its top light and without side
 # effects (no conftest, no generator, no Airflow).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -67,12 +69,6 @@ BROKER_LOCK_PREFIX = "cfx-celery-test:running:"
 def worker_hostname() -> str:
     """Airflow's ``[core] hostname_callable`` in the worker: the name the test gave the worker."""
     return os.environ.get(WORKER_HOSTNAME_ENV) or socket.getfqdn()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _tail(path: Path, chars: int = 4000) -> str:
@@ -237,7 +233,7 @@ def celery_stack(pg_server, tmp_path_factory):
         cur.execute(f'CREATE DATABASE "{airflow_name}"')
     source = PostgresSettings(pg_server.host, pg_server.port, source_name, pg_server.user, pg_server.password)
     metadata = PostgresSettings(pg_server.host, pg_server.port, airflow_name, pg_server.user, pg_server.password)
-    sink_port = _free_port()
+    sink_port = free_port()
     sink = smtp_sink.start(base / "outbox", port=sink_port)
     processes = Processes(base / "logs", marker=token)
     timings: dict[str, float] = {}
@@ -250,7 +246,7 @@ def celery_stack(pg_server, tmp_path_factory):
 
         home = base / "airflow"
         home.mkdir()
-        api_port, log_port = _free_port(), _free_port()
+        api_port, log_port = free_port(), free_port()
         api_url = f"http://127.0.0.1:{api_port}"
         password = secrets.token_urlsafe(12)
         (home / "passwords.json").write_text(json.dumps({"admin": password}))
@@ -396,7 +392,7 @@ def _local_executor_snapshot(stack, tmp_path, monkeypatch) -> dict:
     for key, value in {
         "DB_HOST": source.host, "DB_PORT": str(source.port), "DB_NAME": source.dbname,
         "DB_USER": source.user or "", "DB_PASSWORD": source.password or "",
-        "SMTP_SERVER": "127.0.0.1", "SMTP_PORT": str(_free_port()), "SMTP_STARTTLS": "false",
+        "SMTP_SERVER": "127.0.0.1", "SMTP_PORT": str(free_port()), "SMTP_STARTTLS": "false",
         "INVESTOR_EMAIL": "metrics@chatterfix.example",
         "INVESTOR_EMAILS": "founder@chatterfix.example,investor@fund.example",
         "INVESTOR_TIMEZONE": "UTC",

@@ -17,17 +17,9 @@ from pathlib import Path
 import pytest
 
 from include import embedded_pg
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, free_port
 
 pytestmark = pytest.mark.stack
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _alive_in_group(pgid: int) -> list[str]:
@@ -51,9 +43,9 @@ def stack_env(tmp_path):
     env.update(
         {
             "CFX_STATE_DIR": str(tmp_path / "state"),
-            "AIRFLOW_PORT": str(_free_port()),
-            "DEMO_SMTP_PORT": str(_free_port()),
-            "EMBEDDED_PG_PORT": str(_free_port()),
+            "AIRFLOW_PORT": str(free_port()),
+            "DEMO_SMTP_PORT": str(free_port()),
+            "EMBEDDED_PG_PORT": str(free_port()),
             "INVESTOR_ARCHIVE_DIR": str(tmp_path / "archive"),
             "DEMO_BACKFILL_WEEKS": "2",  # the full backfill is tested in test_scheduler_runs.py
         }

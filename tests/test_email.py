@@ -13,7 +13,6 @@ import email
 import email.policy
 import json
 import re
-import socket
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -34,6 +33,7 @@ from include.email_report import (
     build_weekly_summary,
     weekly_summary_key,
 )
+from tests.conftest import free_port
 
 SENDER = "investors@chatterfix.example"
 RECIPIENTS = ["ann@fund-a.example", "bob@fund-b.example", "cy@angels.example"]
@@ -122,12 +122,6 @@ def history(snapshot) -> list[dict]:
         week["business_health"]["logo_churn_rate"] = 0.8
         weeks.append(week)
     return weeks
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Sink:

@@ -32,7 +32,7 @@ from include import generator
 from include.airflow_api import AirflowClient
 from include.config import PostgresSettings
 from include.db import connect
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, free_port
 from tests.test_investor_api import LATEST_END, XSS_TITLE, fill_store, fixture_alerts, fixture_snapshots
 
 pytestmark = pytest.mark.stack
@@ -41,14 +41,6 @@ CHROMIUM_INSTALL = "apt-get update && apt-get install -y chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--disable-dev-shm-usage", "--hide-scrollbars", "--remote-debugging-port=0"]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def chromium_path() -> str:
@@ -163,7 +155,7 @@ def stack(pg_server: PostgresSettings, tmp_path_factory):
         "DB_HOST": pg_server.host, "DB_PORT": str(pg_server.port), "DB_NAME": source,
         "DB_USER": pg_server.user or "", "DB_PASSWORD": pg_server.password or "",
         "AIRFLOW_DB_NAME": f"{source}_af",
-        "AIRFLOW_PORT": str(_free_port()), "DEMO_SMTP_PORT": str(_free_port()),
+        "AIRFLOW_PORT": str(free_port()), "DEMO_SMTP_PORT": str(free_port()),
         "INVESTOR_ARCHIVE_DIR": str(base / "archive"),
         "DEMO_SKIP_PIPELINE": "1",
     })

@@ -11,7 +11,6 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -26,7 +25,7 @@ from include import alerts, probes, smtp_sink
 from include.config import ConfigError
 from include.db import apply_metrics_schema, connect
 from include.period import weekly_period
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, free_port
 
 SENDER = "metrics@chatterfix.example"
 INVESTORS = ["founder@chatterfix.example", "investor.one@fund.example"]
@@ -41,12 +40,6 @@ def at(i: int) -> datetime:
 
 def iso(instant: datetime) -> str:
     return instant.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --------------------------------------------------------------------------- a service to probe

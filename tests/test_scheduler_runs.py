@@ -23,20 +23,12 @@ from include import generator
 from include.airflow_api import AirflowClient
 from include.config import PostgresSettings
 from include.db import connect
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, free_port
 
 pytestmark = pytest.mark.stack
 
 DATA_END = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)
 BACKFILL_WEEK_ENDS = ["2026-10-11", "2026-10-18", "2026-10-25", "2026-11-01", "2026-11-08", "2026-11-15"]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +48,7 @@ def stack(pg_server: PostgresSettings, tmp_path_factory):
         "CFX_STATE_DIR": str(base / "state"),
         "DB_HOST": pg_server.host, "DB_PORT": str(pg_server.port), "DB_NAME": source,
         "DB_USER": pg_server.user or "", "AIRFLOW_DB_NAME": f"{source}_af",
-        "AIRFLOW_PORT": str(_free_port()), "DEMO_SMTP_PORT": str(_free_port()),
+        "AIRFLOW_PORT": str(free_port()), "DEMO_SMTP_PORT": str(free_port()),
         "INVESTOR_ARCHIVE_DIR": str(base / "archive"),
         "INVESTOR_STAGING_DIR": str(base / "staging"),
         "DEMO_SKIP_PIPELINE": "1",

@@ -17,7 +17,7 @@ import pytest
 from include import generator
 from include.config import PostgresSettings
 from include.db import connect
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, free_port
 
 END = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)
 START = datetime(2026, 11, 15, 9, tzinfo=timezone.utc)
@@ -39,14 +39,6 @@ def source_db(pg_database):
     return pg_database
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 INVESTORS = ["founder@chatterfix.example", "investor.one@fund.example", "investor.two@fund.example"]
 DATA_TEAM = "data-team@chatterfix.example"
 
@@ -55,7 +47,7 @@ DATA_TEAM = "data-team@chatterfix.example"
 def dag_env(monkeypatch, source_db, tmp_path, airflow_db):
     from include import smtp_sink
 
-    port = _free_port()
+    port = free_port()
     sink = smtp_sink.start(tmp_path / "outbox", port=port)
     for key, value in {
         "SMTP_SERVER": "127.0.0.1",
@@ -244,7 +236,7 @@ def test_on_demand_run_with_send_email_mails_alerts_then_the_summary_once(dag_en
 def test_smtp_down_fails_the_send_and_the_retry_delivers_exactly_one(dag_env, monkeypatch):
     from include import smtp_sink
 
-    down_port = _free_port()  # nothing listens there
+    down_port = free_port()  # nothing listens there
     monkeypatch.setenv("SMTP_PORT", str(down_port))
     dr, states = run_dag(send_email=True, retries=0)
     assert states["send_alert_notifications"] in ("failed", "TaskInstanceState.FAILED"), states
