@@ -12,7 +12,7 @@ help:  ## this list
 $(BIN)/.synced: requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip sync -q --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip sync -q --compile-bytecode --python $(BIN)/python requirements.lock
 	@touch $@
 
 venv: $(BIN)/.synced  ## create .venv and install the locked dependencies

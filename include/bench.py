@@ -1,9 +1,9 @@
 """The performance benchmark of the weekly ``investor_metrics`` DAG (issue 3): ``make bench``.
 
-One command, run from the project folder::
+One command, run from the project folder (``make bench BENCH_ARGS="..."`` passes options)::
 
-    .venv/bin/python -m include.bench [--drop] [--skip-2x] [--dag-runs 1] [--noop-runs 3]
-                                      [--profile TASK] [--json FILE]
+    .venv/bin/python -m include.bench [--drop] [--skip-2x] [--dag-runs 3] [--noop-runs 3]
+        [--floor-rounds 3] [--no-bytecode-cache] [--profile TASK ...] [--json FILE] [--keep-logs DIR]
 
 What it does, in order:
 
@@ -12,26 +12,38 @@ What it does, in order:
    ``BENCH_PG_PORT`` = 55433; stopped again at the end). Databases ``chatterfix_bench`` (the
    generator's bench scale: 100k customers, ~24M usage events, ~12M AI requests) and
    ``chatterfix_bench2x`` (same customers, twice the event tables) are created and loaded once,
-   with a fixed ``end`` and seed; later runs find them loaded and skip the load (``--drop`` drops
-   them at the end instead of keeping them).
-2. The period: the last complete week of the data, [end − 7 days, end), run as a manual run with
-   ``period_end`` = end (the DAG's ``on_demand`` path), ``INVESTOR_TIMEZONE`` = UTC.
-3. **Data floor**: the extract SQL files (``include/sql/extract_*.sql``) with the same bind values
-   the extract step uses, run directly with psycopg2, results fetched; one warm-up round, then the
-   median of ``--floor-rounds`` rounds per query. The validation's SQL is isolated the same way:
-   every statement GX sends while the ``validate_data`` step runs is captured (SQLAlchemy cursor
-   events, the exact text psycopg2 sent) and replayed directly.
-4. **Peak memory**: each pipeline step (``include.pipeline``) in its own subprocess, in the DAG's
-   order, with a stand-in context (a manual dag_run); frames pass through the staging folder as
-   in the DAG; ``ru_maxrss`` of the subprocess, nothing subtracted. The same on the doubled data.
-5. **Orchestration floor**: a DAG of the same shape (3 parallel tasks → 1 → 1 → 1) whose tasks do
-   nothing, run with ``dag.test()`` (written to a temporary dags folder, never to ``dags/``).
-6. **The run**: the real DAG (``dags/investor_metrics.py``) with ``dag.test()``; per-task wall
-   times from the task instances' start/end dates.
+   with a fixed ``end`` and seed; later runs find them loaded and skip the load. They are kept
+   for the next run (``--drop`` drops them at the end).
+2. Airflow: a temporary ``AIRFLOW_HOME`` (SQLite metadata, ``airflow db migrate``); the DAG's
+   tasks and edges are read from ``dags/investor_metrics.py`` itself, so the bench follows the
+   DAG as tasks are added.
+3. The period: the last complete week of the data, [end − 7 days, end), run as a manual run with
+   ``period_end`` = end, ``INVESTOR_TIMEZONE`` = UTC, no health-check services configured.
+4. **Data floor**: the SQL the run reads its data with, run directly with psycopg2, results
+   fetched: the extract files (``include/sql/extract_*.sql``) with the extract step's bind values,
+   and the alert step's churn history of the 8 prior weeks; one warm-up round, then the median of
+   ``--floor-rounds``. The validation's SQL is isolated the same way: every statement GX sends in
+   the ``validate_data`` step is captured (SQLAlchemy cursor events, the exact text psycopg2 sent)
+   and replayed directly; it is shown, and a second ratio counts it in the floor.
+5. Warm-up: one unmeasured ``dag.test()`` of each DAG. By default the children get a bytecode
+   cache in the workspace (``PYTHONPYCACHEPREFIX``), as a deployed worker has compiled bytecode;
+   ``--no-bytecode-cache`` keeps the environment's setting (``PYTHONDONTWRITEBYTECODE=1`` makes
+   every process compile its imports from source: Airflow, pandas and GX take seconds more).
+6. **Peak memory**: each task's ``include.pipeline`` function in its own subprocess (with the
+   Airflow SDK loaded, as in a task), in the DAG's order, with a stand-in context (a manual
+   dag_run); frames pass through the staging folder as in the DAG; ``ru_maxrss``, nothing
+   subtracted. The same on the doubled data. ``--profile TASK`` re-runs the steps in a separate
+   sequence with that one under cProfile (the profiler's overhead never touches the figures).
+7. **Orchestration floor** and **the run**: a DAG of the real DAG's shape whose tasks do nothing
+   (written to a temporary dags folder, never to ``dags/``) and the real DAG, each with
+   ``dag.test()``, interleaved, ``--noop-runs``/``--dag-runs`` times; per-task wall times from
+   the task instances' start/end dates; medians.
 
-Airflow runs in subprocesses with a temporary ``AIRFLOW_HOME`` (SQLite metadata, ``airflow db
-migrate`` first); archive and staging folders are temporary too. Everything temporary is removed
-at the end, whatever happens. Passwords are never printed.
+It prints the machine, a table per task and the verdicts against the targets (ratio
+run / (data floor + orchestration floor) ≤ 1.3; peak memory of any task ≤ 400 MB, flat when the
+event tables double), then where the run's excess over the floors goes. Everything temporary is
+removed at the end, whatever happens (``--keep-logs DIR`` copies the children's logs out first);
+passwords are never printed.
 """
 
 from __future__ import annotations
@@ -48,6 +60,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -63,7 +76,8 @@ DATASETS = {"bench": "chatterfix_bench", "bench2x": "chatterfix_bench2x"}
 DAG_ID = "investor_metrics"
 NOOP_DAG_ID = "investor_metrics_orchestration_floor"
 EXTRACT_TASKS = ("extract_business_data", "extract_ai_metrics", "extract_health_checks")
-TASKS = (*EXTRACT_TASKS, "validate_data", "compute_metrics", "archive_snapshot")
+VALIDATE_TASK = "validate_data"
+ALERTS_TASK = "evaluate_alerts"
 
 RATIO_TARGET = 1.3
 MEMORY_TARGET_MB = 400
@@ -73,52 +87,33 @@ STEP_TIMEOUT_S = 30 * 60
 DAG_TIMEOUT_S = 60 * 60
 EMBEDDED_DATADIR = PROJECT_ROOT / ".local" / "bench-pgdata"
 
-# The orchestration floor: the weekly DAG's shape, tasks that do nothing (small XComs, as there).
-NOOP_DAG_SOURCE = f'''"""Orchestration floor of ``make bench``: the investor_metrics shape, tasks doing nothing."""
+# The orchestration floor: the real DAG's shape (read from it, so it follows the DAG as it grows),
+# every task a Python task that does nothing but return a small XCom, as the real ones do.
+NOOP_DAG_TEMPLATE = '''"""Orchestration floor of ``make bench``: the shape of {dag_id}, tasks doing nothing."""
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import DAG, Param, task
+
+SHAPE = {shape!r}
 
 
-@dag(
+def do_nothing():
+    return "done"
+
+
+with DAG(
+    dag_id={noop_id!r},
     schedule=None,
     start_date=pendulum.datetime(2020, 1, 1, tz="UTC"),
     catchup=False,
     tags=["bench"],
     default_args={{"owner": "bench", "retries": 0}},
     params={{"period_end": Param(None, type=["null", "string"]), "send_email": Param(False, type="boolean")}},
-)
-def {NOOP_DAG_ID}():
-    @task
-    def extract_business_data() -> str:
-        return "business"
-
-    @task
-    def extract_ai_metrics() -> str:
-        return "ai"
-
-    @task
-    def extract_health_checks() -> str:
-        return "health"
-
-    @task
-    def validate_data() -> dict:
-        return {{"success": True, "warnings": []}}
-
-    @task
-    def compute_metrics(business: str, ai: str, health: str, data_quality: dict) -> str:
-        return "snapshot.json"
-
-    @task
-    def archive_snapshot(snapshot_path: str) -> dict:
-        return {{"period_file": snapshot_path}}
-
-    business, ai, health = extract_business_data(), extract_ai_metrics(), extract_health_checks()
-    data_quality = validate_data()
-    [business, ai, health] >> data_quality
-    archive_snapshot(compute_metrics(business, ai, health, data_quality))
-
-
-{NOOP_DAG_ID}()
+):
+    tasks = {{}}
+    for task_id, upstream in SHAPE:
+        tasks[task_id] = task(task_id=task_id)(do_nothing)()
+        for upstream_id in upstream:
+            tasks[upstream_id] >> tasks[task_id]
 '''
 
 
@@ -244,6 +239,7 @@ def machine() -> dict:
         pass
     info["cpu"] = model or platform.processor() or platform.machine()
     info["os"] = f"{platform.system()} {platform.release()}"
+    info["load_average"] = _load_average()
     info["python"] = platform.python_version()
     try:
         from importlib.metadata import version
@@ -254,6 +250,13 @@ def machine() -> dict:
     except Exception:  # noqa: BLE001 - informative only
         pass
     return info
+
+
+def _load_average() -> str | None:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return None
 
 
 def postgres_info(server: Server) -> dict:
@@ -278,12 +281,29 @@ def bench_period():
 
 
 # ================================================================================== data floor
-def extract_queries(period) -> list[tuple[str, str, str, dict]]:
-    """(task, label, sql file, binds) of the extract step, in its order. The customer-history
-    query's ids come from the subscriptions result (filled in when it runs)."""
+def extract_queries(period, tasks) -> list[tuple[str, str, str, dict]]:
+    """(task, label, sql file, binds) of the data the run reads with the extract SQL files, in the
+    DAG's order. The customer-history query's ids come from the subscriptions result (filled in
+    when it runs). ``evaluate_alerts`` reads the churn of the 8 weeks before the period: stored
+    snapshots, and for the weeks without one the subscriptions extract over their span (as
+    ``include.alerts.previous_churned_customers`` does; the bench database stores none of them)."""
     from include.extract import period_bounds
 
     bounds = period_bounds(period)
+    history = []
+    if ALERTS_TASK in tasks:
+        import pendulum
+
+        from include import alerts
+        from include.period import Period, calendar_offset, weekly_period
+
+        weeks = getattr(alerts, "CHURN_SPIKE_WEEKS", 8)
+        ends = [calendar_offset(period.end, pendulum.timezone(period.tz), days=7 * k) for k in range(weeks, 0, -1)]
+        span = Period(start=min(weekly_period(e, period.tz).start for e in ends), end=max(ends), tz=period.tz)
+        history = [
+            (ALERTS_TASK, "alerts_stored_weeks", "alerts_previous_churned.sql", {"period_ends": ends}),
+            (ALERTS_TASK, "alerts_prior_subscriptions", "extract_subscriptions.sql", period_bounds(span)),
+        ]
     return [
         ("extract_business_data", "subscriptions", "extract_subscriptions.sql", bounds),
         ("extract_business_data", "customer_history", "extract_customer_history.sql",
@@ -293,14 +313,15 @@ def extract_queries(period) -> list[tuple[str, str, str, dict]]:
         ("extract_business_data", "leads", "extract_leads.sql", bounds),
         ("extract_ai_metrics", "ai_metrics", "extract_ai_metrics.sql", bounds),
         ("extract_health_checks", "health_checks", "extract_health_checks.sql", {**bounds, "services": []}),
+        *history,
     ]
 
 
-def measure_data_floor(settings: PostgresSettings, period, rounds: int) -> dict:
+def measure_data_floor(settings: PostgresSettings, period, rounds: int, tasks) -> dict:
     """Median seconds per extract query (execute + fetch all), after one warm-up round."""
     from include.db import connect, read_sql
 
-    queries = extract_queries(period)
+    queries = extract_queries(period, tasks)
     times: dict[str, list[float]] = {label: [] for _t, label, _f, _b in queries}
     rows: dict[str, int] = {}
     conn = connect(settings)
@@ -308,10 +329,15 @@ def measure_data_floor(settings: PostgresSettings, period, rounds: int) -> dict:
         conn.autocommit = True
         for round_no in range(rounds + 1):
             customer_ids: list[int] = []
+            all_weeks_stored = False
             for _task, label, sql_file, binds in queries:
                 binds = dict(binds)
                 if label == "customer_history":
                     binds["customer_ids"] = customer_ids
+                if label == "alerts_prior_subscriptions" and all_weeks_stored:
+                    if round_no:
+                        times[label].append(0.0)  # every prior week stored: nothing read
+                    continue
                 began = time.perf_counter()
                 with conn.cursor() as cur:
                     cur.execute(read_sql(sql_file), binds)
@@ -321,13 +347,15 @@ def measure_data_floor(settings: PostgresSettings, period, rounds: int) -> dict:
                 if label == "subscriptions":
                     at = names.index("customer_id")
                     customer_ids = sorted({int(r[at]) for r in result if r[at] is not None})
+                if label == "alerts_stored_weeks":
+                    all_weeks_stored = len(result) >= len(binds["period_ends"])
                 if round_no:  # round 0 warms the cache
                     times[label].append(seconds)
                 rows[label] = len(result)
     finally:
         conn.close()
     per_query = {label: statistics.median(ts) for label, ts in times.items()}
-    per_task = {task: 0.0 for task in EXTRACT_TASKS}
+    per_task = {task: 0.0 for task, _l, _f, _b in queries}
     for task, label, _f, _b in queries:
         per_task[task] += per_query[label]
     return {"per_query": per_query, "rows": rows, "per_task": per_task, "total": sum(per_task.values()),
@@ -369,8 +397,13 @@ def replay_validation_sql(settings: PostgresSettings, statements: list[dict], ro
         conn.close()
     medians = [statistics.median(ts) if ts else 0.0 for ts in per_statement]
     slowest = sorted(range(len(statements)), key=lambda i: medians[i], reverse=True)[:5]
+    # GX's BASIC result format also lists a sample of the bad values of every column check, in a
+    # query of its own, even when there are none; the validation reads only the counts.
+    samples = [i for i, st in enumerate(statements) if "AS unexpected_values" in st["sql"]]
     return {
         "total": statistics.median(totals) if totals else 0.0,
+        "value_sample_queries": len(samples),
+        "value_sample_seconds": sum(medians[i] for i in samples),
         "statements": len(statements),
         "errors": errors,
         "slowest": [{"seconds": medians[i], "sql": _one_line(statements[i]["sql"])} for i in slowest],
@@ -405,7 +438,7 @@ class Workspace:
         would point the DAG at another database), the bench database as ``DB_*``."""
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "DB_", "INVESTOR_",
-                                    "HEALTH_CHECK_", "SMTP_", "CHATTERFIX_CONN_ID"))}
+                                    "HEALTH_CHECK_", "SMTP_", "EMAIL_", "DATA_TEAM_", "CHATTERFIX_CONN_ID"))}
         s = self.server.database(database)
         env.update({
             "DB_HOST": s.host, "DB_PORT": str(s.port), "DB_NAME": s.dbname, "DB_USER": s.user or "",
@@ -480,43 +513,62 @@ def airflow_migrate(ws: Workspace) -> float:
     return time.monotonic() - began
 
 
-def run_steps(ws: Workspace, scale: str, profile: set[str]) -> dict:
-    """Each pipeline step in its own subprocess, in the DAG's order; their results."""
+def run_steps(ws: Workspace, scale: str, shape: list[dict], profile: set[str] = frozenset()) -> dict:
+    """Each pipeline step in its own subprocess, in the DAG's order; their results. With
+    ``profile``, a separate sequence whose named steps run under cProfile (the profiler's own
+    memory and time would distort the measured one); returns {task: profile text} then."""
     database = DATASETS[scale]
-    work = ws.root / f"steps-{scale}"
+    tag = f"profile-{scale}" if profile else f"steps-{scale}"
+    work = ws.root / tag
     work.mkdir(parents=True, exist_ok=True)
-    env = ws.env(database, tag=f"steps-{scale}")
+    env = ws.env(database, tag=tag)
+    (work / "shape.json").write_text(json.dumps(shape))
+    tasks = [t["task_id"] for t in shape]
     results = {}
-    for task in TASKS:
+    for task in tasks:
         args = ["-m", "include.bench", "step", task, "--work", str(work)]
         if task in profile:
             args.append("--profile")
-        ws.run(args, env, f"step-{scale}-{task}.log", STEP_TIMEOUT_S)
+        ws.run(args, env, f"{tag}-{task}.log", STEP_TIMEOUT_S)
         results[task] = json.loads((work / f"{task}.result.json").read_text())
-        say(f"  {scale:<8} {task:<22} {results[task]['seconds']:7.2f} s  peak RSS "
-            f"{results[task]['max_rss_mb']:6.0f} MiB")
+        if not profile:
+            say(f"  {scale:<8} {task:<25} {results[task]['seconds']:7.2f} s  peak RSS "
+                f"{results[task]['max_rss_mb']:6.0f} MiB" + ("  (skipped)" if results[task]["skipped"] else ""))
+    if profile:
+        return {task: (work / f"{task}.profile.txt").read_text() for task in tasks if task in profile}
     return results
 
 
-def run_dag(ws: Workspace, kind: str, n: int, *, label: str = "run") -> list[dict]:
+def dag_shape(ws: Workspace) -> list[dict]:
+    """The real DAG's tasks in topological order: upstream task ids, and which upstream results
+    each task function takes as arguments (its XCom inputs, in order)."""
+    out = ws.root / "shape.json"
+    ws.run(["-m", "include.bench", "shape", "--out", str(out)], ws.env(DATASETS["bench"]), "shape.log", 600)
+    return json.loads(out.read_text())
+
+
+def run_dag(ws: Workspace, kind: str, n: int, *, shape: list[dict] | None = None,
+            label: str = "run") -> list[dict]:
     """``dag.test()`` of the real DAG (``project``) or the orchestration floor (``noop``), n times."""
     if kind == "noop":
         ws.noop_dags.mkdir(parents=True, exist_ok=True)
-        (ws.noop_dags / "orchestration_floor.py").write_text(NOOP_DAG_SOURCE)
+        source = NOOP_DAG_TEMPLATE.format(dag_id=DAG_ID, noop_id=NOOP_DAG_ID,
+                                          shape=[(t["task_id"], t["upstream"]) for t in shape or []])
+        (ws.noop_dags / "orchestration_floor.py").write_text(source)
         env = ws.env(DATASETS["bench"], dags_folder=ws.noop_dags, tag="noop")
     else:
         env = ws.env(DATASETS["bench"], tag="dag")
     runs = []
     for i in range(n):
-        out = ws.root / f"dagrun-{kind}-{label}-{i}.json"
-        log_name = f"dagrun-{kind}-{label}-{i}.log"
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"dagrun-{kind}-{label}-{i}")
+        out, log_name = ws.root / f"{stem}.json", f"{stem}.log"
         ws.run(["-m", "include.bench", "dagrun", kind, "--out", str(out)], env, log_name, DAG_TIMEOUT_S)
         result = json.loads(out.read_text())
         if result["state"] != "success":
             failed = {t: r["state"] for t, r in result["tasks"].items() if r["state"] != "success"}
             raise BenchError(f"the {kind} DAG run ended {result['state']} ({failed}); log tail:\n"
                              f"{ws.tail(ws.root / 'logs' / log_name)}")
-        say(f"  {kind:<8} {label} {i + 1}/{n}: {result['seconds']:.2f} s")
+        say(f"  {kind:<8} {label}" + (f" {i + 1}/{n}" if n > 1 else "") + f": {result['seconds']:.2f} s")
         runs.append(result)
     return runs
 
@@ -554,27 +606,34 @@ def _capture_sql(statements: list[dict]) -> None:
 
 
 def step_main(task: str, work: Path, profile: bool) -> int:
+    """One task's pipeline function, as the DAG calls it: ``include.pipeline.<task id>(context,
+    *results of the upstream tasks the DAG passes in)`` (the DAG file is thin: each task calls the
+    pipeline function of its name), in a process that, like a task's, has the Airflow SDK loaded."""
     import logging
+
+    import airflow.sdk  # noqa: F401 - every task process has it: part of a task's memory
 
     from include import pipeline
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    shape = {t["task_id"]: t for t in json.loads((work / "shape.json").read_text())}
+    function = getattr(pipeline, task, None)
+    if function is None:
+        raise BenchError(f"include.pipeline has no function {task}() for the DAG task {task}")
+    inputs = [json.loads((work / f"{t}.result.json").read_text())["value"] for t in shape[task]["args"]]
     context = stand_in_context(task)
-    xcom = {t: json.loads((work / f"{t}.result.json").read_text())["value"]
-            for t in TASKS[: TASKS.index(task)]}
     statements: list[dict] = []
-    if task == "validate_data":
+    if task == VALIDATE_TASK:
         _capture_sql(statements)
-    call = {
-        "extract_business_data": lambda: pipeline.extract_business_data(context),
-        "extract_ai_metrics": lambda: pipeline.extract_ai_metrics(context),
-        "extract_health_checks": lambda: pipeline.extract_health_checks(context),
-        "validate_data": lambda: pipeline.validate_data(context),
-        "compute_metrics": lambda: pipeline.compute_metrics(
-            context, xcom["extract_business_data"], xcom["extract_ai_metrics"], xcom["extract_health_checks"],
-            xcom["validate_data"]),
-        "archive_snapshot": lambda: pipeline.archive_snapshot(context, xcom["compute_metrics"]),
-    }[task]
+
+    def call():
+        try:
+            return function(context, *inputs), False
+        except Exception as exc:
+            if type(exc).__name__ != "AirflowSkipException":
+                raise
+            return None, True
+
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     began = time.perf_counter()
     if profile:
@@ -583,25 +642,42 @@ def step_main(task: str, work: Path, profile: bool) -> int:
         import pstats
 
         profiler = cProfile.Profile()
-        value = profiler.runcall(call)
+        value, skipped = profiler.runcall(call)
         seconds = time.perf_counter() - began
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(60)
         (work / f"{task}.profile.txt").write_text(out.getvalue())
     else:
-        value = call()
+        value, skipped = call()
         seconds = time.perf_counter() - began
     result = {
         "task": task,
         "seconds": seconds,
+        "skipped": skipped,
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
         "rss_before_call_mb": rss_before,
         "value": value,
     }
-    if task == "validate_data":
+    if task == VALIDATE_TASK:
         result["sql_statements"] = statements
         result["sql_client_seconds"] = sum(s["seconds"] for s in statements)
     (work / f"{task}.result.json").write_text(json.dumps(result, default=str))
+    return 0
+
+
+# ================================================================================== child: the shape
+def shape_main(out: Path) -> int:
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag_file = PROJECT_ROOT / "dags" / "investor_metrics.py"
+    bag = DagBag(dag_folder=str(dag_file))
+    if bag.import_errors or DAG_ID not in bag.dags:
+        raise BenchError(f"cannot load {DAG_ID} from {dag_file}: {bag.import_errors}")
+    shape = []
+    for t in bag.dags[DAG_ID].topological_sort():
+        args = [a.operator.task_id for a in getattr(t, "op_args", None) or () if hasattr(a, "operator")]
+        shape.append({"task_id": t.task_id, "upstream": sorted(t.upstream_task_ids), "args": args})
+    out.write_text(json.dumps(shape))
     return 0
 
 
@@ -678,7 +754,15 @@ def _median_runs(runs: list[dict]) -> dict:
     for task in runs[0]["tasks"]:
         values = [r["tasks"][task]["seconds"] for r in runs if r["tasks"][task]["seconds"] is not None]
         tasks[task] = statistics.median(values) if values else None
+    def extracts(r):  # dag.test runs the parallel extracts one after the other, in any order
+        return sum(r["tasks"][t]["seconds"] or 0.0 for t in EXTRACT_TASKS if t in r["tasks"])
+
+    def between(r):
+        return r["seconds"] - sum(t["seconds"] or 0.0 for t in r["tasks"].values())
+
     return {"seconds": statistics.median(r["seconds"] for r in runs), "tasks": tasks, "runs": len(runs),
+            "extracts": statistics.median(extracts(r) for r in runs),
+            "between": statistics.median(between(r) for r in runs),
             "all_seconds": [r["seconds"] for r in runs], "raw": runs}
 
 
@@ -687,28 +771,31 @@ def _f(value, fmt="{:.2f}", missing="—") -> str:
 
 
 def attribution(figures: dict) -> dict:
-    """The run's excess over the two floors, split exactly by where it happens: per task, the
-    run's time − the no-op's time − the task's SQL floor (the extracts together: dag.test runs
-    them one after the other in an arbitrary order, and the first task run in a process carries
-    the in-process Execution API's start-up), plus the time between tasks."""
+    """The run's excess over the two floors, split by where it happens: per task, the run's time
+    − the no-op's time − the task's SQL floor (medians over the runs), the extracts together
+    (dag.test runs them one after the other in any order, and the first task run in a process
+    carries the in-process Execution API's start-up), plus the time between tasks."""
     run, noop, floor = figures["dag_run"], figures["orchestration_floor"], figures["data_floor"]
-    rt, nt = run["tasks"], noop["tasks"]
+    rt, nt, ft = run["tasks"], noop["tasks"], floor["per_task"]
+    extracts = [t for t in figures["tasks"] if t in EXTRACT_TASKS]
+    rt = {t: rt.get(t) or 0.0 for t in figures["tasks"]}
+    nt = {t: nt.get(t) or 0.0 for t in figures["tasks"]}
     parts = {
-        "extracts": sum(rt[t] for t in EXTRACT_TASKS) - sum(nt[t] for t in EXTRACT_TASKS) - floor["total"],
-        **{t: rt[t] - nt[t] for t in TASKS if t not in EXTRACT_TASKS},
-        "between tasks": (run["seconds"] - sum(rt.values())) - (noop["seconds"] - sum(nt.values())),
+        "extracts": run["extracts"] - noop["extracts"] - sum(ft.get(t, 0.0) for t in extracts),
+        **{t: rt[t] - nt[t] - ft.get(t, 0.0) for t in figures["tasks"] if t not in EXTRACT_TASKS},
+        "between tasks": run["between"] - noop["between"],
     }
     return {"excess": run["seconds"] - noop["seconds"] - floor["total"], "parts": parts}
 
 
 def report(figures: dict) -> str:
-    m, pg = figures["machine"], figures["postgres"]
+    m, pg, tasks = figures["machine"], figures["postgres"], figures["tasks"]
     run, noop = figures["dag_run"], figures["orchestration_floor"]
     floor, vsql = figures["data_floor"], figures.get("validation_sql")
     steps1, steps2 = figures["steps"].get("bench", {}), figures["steps"].get("bench2x", {})
     bytecode = ("cached (PYTHONPYCACHEPREFIX in the workspace, warmed by one unmeasured run of each DAG), as on a "
                 "deployed worker" if figures["bytecode_cache"] else
-                "as this environment has it" + (" (PYTHONDONTWRITEBYTECODE set: imports compile from source)"
+                "as this environment has it" + (" (PYTHONDONTWRITEBYTECODE set: every import compiles from source)"
                                                 if os.getenv("PYTHONDONTWRITEBYTECODE") else ""))
     lines = [
         "",
@@ -720,40 +807,52 @@ def report(figures: dict) -> str:
         f"data: {', '.join(f'{n} ({s})' for n, s in figures['database_sizes'].items())}; seed {SEED}; "
         f"period [{figures['period']['start']}, {figures['period']['end']}) (manual run, UTC)",
         f"runs: real DAG = median of {run['runs']} dag.test() ({', '.join(f'{x:.1f}' for x in run['all_seconds'])} s), "
-        f"no-op DAG = median of {noop['runs']} ({', '.join(f'{x:.1f}' for x in noop['all_seconds'])} s), interleaved; "
-        f"SQL floors = median of {floor['rounds']} warm rounds",
+        f"no-op DAG = median of {noop['runs']} ({', '.join(f'{x:.1f}' for x in noop['all_seconds'])} s), "
+        f"interleaved; SQL floors = median of {floor['rounds']} warm rounds",
+        f"load average (1/5/15 min): {figures['load_average']['start']} at start, {figures['load_average']['end']} "
+        "at end (a shared machine: compare the figures of one run with each other)",
         f"bytecode: {bytecode}",
         "",
     ]
-    header = (f"{'task':<24}{'DAG run s':>10}{'no-op s':>9}{'PG floor s':>11}{'step s':>9}"
+    width = max(len(t) for t in [*tasks, "whole run"]) + 2
+    header = (f"{'task':<{width}}{'DAG run s':>10}{'no-op s':>9}{'PG floor s':>12}{'step s':>8}"
               f"{'peak MiB':>10}{'peak MiB 2x':>13}{'2x/1x':>7}")
     lines += [header, "-" * len(header)]
-    for task in TASKS:
-        pg_floor = floor["per_task"].get(task)
-        mark = " "
-        if task == "validate_data" and vsql:
+    last_extract = next((t for t in reversed(tasks) if t in EXTRACT_TASKS), None)
+    for task in tasks:
+        pg_floor, mark = floor["per_task"].get(task), " "
+        if task == VALIDATE_TASK and vsql:
             pg_floor, mark = vsql["total"], "*"
         p1 = steps1.get(task, {}).get("max_rss_mb")
         p2 = steps2.get(task, {}).get("max_rss_mb")
+        step_s = _f(steps1.get(task, {}).get("seconds")) + ("s" if steps1.get(task, {}).get("skipped") else " ")
         lines.append(
-            f"{task:<24}{_f(run['tasks'].get(task)):>10}{_f(noop['tasks'].get(task)):>9}"
-            f"{_f(pg_floor) + mark:>12}{_f(steps1.get(task, {}).get('seconds')):>8}"
-            f"{_f(p1, '{:.0f}'):>10}{_f(p2, '{:.0f}'):>13}{_f(p2 / p1 if p1 and p2 else None):>7}"
+            f"{task:<{width}}{_f(run['tasks'].get(task)):>10}{_f(noop['tasks'].get(task)):>9}"
+            f"{_f(pg_floor) + mark:>12}{step_s:>9}"
+            f"{_f(p1, '{:.0f}'):>9}{_f(p2, '{:.0f}'):>13}{_f(p2 / p1 if p1 and p2 else None):>7}"
         )
+        if task == last_extract:
+            extract_floor = sum(floor["per_task"].get(t, 0.0) for t in EXTRACT_TASKS)
+            extract_steps = sum(steps1.get(t, {}).get("seconds") or 0.0 for t in EXTRACT_TASKS)
+            lines.append(f"{'  the 3 extracts':<{width}}{_f(run['extracts']):>10}{_f(noop['extracts']):>9}"
+                         f"{_f(extract_floor) + ' ':>12}{_f(extract_steps) + ' ':>9}")
     lines.append("-" * len(header))
     peak1 = max((s["max_rss_mb"] for s in steps1.values()), default=None)
     peak2 = max((s["max_rss_mb"] for s in steps2.values()), default=None)
     lines.append(
-        f"{'whole run':<24}{_f(run['seconds']):>10}{_f(noop['seconds']):>9}{_f(floor['total']) + ' ':>12}"
-        f"{_f(sum(s['seconds'] for s in steps1.values()) if steps1 else None):>8}"
-        f"{_f(peak1, '{:.0f}'):>10}{_f(peak2, '{:.0f}'):>13}{_f(peak2 / peak1 if peak1 and peak2 else None):>7}"
+        f"{'whole run':<{width}}{_f(run['seconds']):>10}{_f(noop['seconds']):>9}{_f(floor['total']) + ' ':>12}"
+        f"{_f(sum(s['seconds'] for s in steps1.values()) if steps1 else None) + ' ':>9}"
+        f"{_f(peak1, '{:.0f}'):>9}{_f(peak2, '{:.0f}'):>13}{_f(peak2 / peak1 if peak1 and peak2 else None):>7}"
     )
     lines += [
         "",
-        "DAG run s: task instance end − start in dag.test() (whole run: the dag.test() call); no-op s: the same-shape",
-        "  DAG whose tasks do nothing; PG floor s: the task's extract SQL run directly (execute + fetch all);",
-        "  * validate_data: the SQL GX sent, replayed directly (not part of the data floor); step s / peak MiB: the",
-        "  pipeline function alone in its own process (ru_maxrss, imports included, nothing subtracted).",
+        "DAG run s: task instance end − start in dag.test() (whole run: the dag.test() call), medians over the runs.",
+        "  no-op s: the same-shape DAG whose tasks do nothing. The first task a dag.test() process runs (one of the",
+        "  extracts, any) carries the in-process Execution API's start-up: compare the 3 extracts' sum.",
+        "  PG floor s: the task's SQL run directly with psycopg2 (execute + fetch all): the extract_*.sql files, and",
+        "  for evaluate_alerts the 8 prior weeks' subscriptions; * validate_data: the SQL GX sent, replayed directly",
+        "  (not in the data floor). step s / peak MiB: the task's pipeline function alone in its own process with",
+        "  the Airflow SDK loaded (ru_maxrss, nothing subtracted); s = skipped (no e-mail on a manual run).",
         "",
     ]
     ratio = figures["ratio"]
@@ -769,7 +868,7 @@ def report(figures: dict) -> str:
         lines.append(f"peak memory of any task = {peak1:.0f} MiB ({_peak_task(steps1)})   target ≤ "
                      f"{MEMORY_TARGET_MB} MB: {verdict}")
     if peak1 and peak2:
-        worst = max(TASKS, key=lambda t: steps2[t]["max_rss_mb"] / steps1[t]["max_rss_mb"])
+        worst = max(tasks, key=lambda t: steps2[t]["max_rss_mb"] / steps1[t]["max_rss_mb"])
         growth = steps2[worst]["max_rss_mb"] / steps1[worst]["max_rss_mb"]
         verdict = "flat" if growth <= FLAT_TOLERANCE else "NOT flat"
         lines.append(f"event tables doubled: largest growth {growth:.2f}× ({worst}), peak {peak2:.0f} MiB"
@@ -777,26 +876,40 @@ def report(figures: dict) -> str:
     lines.append("")
     split = attribution(figures)
     parts = split["parts"]
-    lines.append(f"where the run's excess over the floors goes: {split['excess']:.2f} s = "
-                 + " + ".join(f"{name} {sec:.2f}" for name, sec in parts.items()))
-    if vsql:
+    lines += textwrap.wrap(f"where the run's excess over the floors goes: {split['excess']:.2f} s = "
+                           + " + ".join(f"{name} {sec:.2f}" for name, sec in parts.items()),
+                           width=110, subsequent_indent="  ")
+    if vsql and VALIDATE_TASK in parts:
         gx_import = next((i["seconds"] for i in figures.get("imports", []) if i["label"] == "great_expectations"), None)
-        rest = parts["validate_data"] - vsql["total"] - (gx_import or 0)
-        lines.append(f"  validate_data {parts['validate_data']:.2f} s ≈ its SQL {vsql['total']:.2f} + importing GX "
+        rest = parts[VALIDATE_TASK] - vsql["total"] - (gx_import or 0)
+        lines.append(f"  {VALIDATE_TASK} {parts[VALIDATE_TASK]:.2f} s ≈ its SQL {vsql['total']:.2f} + importing GX "
                      f"{_f(gx_import)} + GX's own Python work {rest:.2f}")
     if figures.get("imports"):
-        lines.append("one-off import cost in a fresh task process (cumulative RSS after): " + ", ".join(
-            f"{i['label']} {i['seconds']:.2f} s ({i['max_rss_mb']:.0f} MiB)" for i in figures["imports"]))
-    lines.append("data floor per query (s, rows): " + ", ".join(
-        f"{label} {sec:.2f} ({floor['rows'][label]:,})" for label, sec in floor["per_query"].items()))
+        lines += textwrap.wrap("one-off import cost in a fresh task process (cumulative RSS after): " + ", ".join(
+            f"{i['label']} {i['seconds']:.2f} s ({i['max_rss_mb']:.0f} MiB)" for i in figures["imports"]),
+            width=110, subsequent_indent="  ")
+    lines += textwrap.wrap("data floor per query (s, rows): " + ", ".join(
+        f"{label} {sec:.2f} ({floor['rows'].get(label, 0):,})" for label, sec in floor["per_query"].items()),
+        width=110, subsequent_indent="  ")
     if vsql:
-        lines.append(f"validation SQL: {vsql['statements']} statements, {vsql['total']:.2f} s replayed directly, "
-                     f"{vsql['client_seconds']:.2f} s as GX saw it in the step; slowest:")
+        lines += textwrap.wrap(
+            f"validation SQL: {vsql['statements']} statements, {vsql['total']:.2f} s replayed directly "
+            f"({vsql['client_seconds']:.2f} s as GX saw it in the step), of which {vsql['value_sample_seconds']:.2f} s "
+            f"in {vsql['value_sample_queries']} queries fetching a sample of bad values (GX result format BASIC) that "
+            "the validation never reads; slowest statements:", width=110, subsequent_indent="  ")
         for s in vsql["slowest"]:
             lines.append(f"  {s['seconds']:6.2f} s  {s['sql']}")
         if vsql["errors"]:
             lines.append(f"  ({len(vsql['errors'])} statement(s) could not be replayed: {vsql['errors'][0]})")
     return "\n".join(lines)
+
+
+def _levels(shape: list[dict]) -> list[list[str]]:
+    """The tasks grouped by depth (the Graph view's columns)."""
+    depth: dict[str, int] = {}
+    for t in shape:  # topological order: upstream first
+        depth[t["task_id"]] = 1 + max((depth[u] for u in t["upstream"]), default=-1)
+    return [[t for t, d in depth.items() if d == level] for level in range(max(depth.values()) + 1)]
 
 
 def _peak_task(steps: dict) -> str:
@@ -822,21 +935,29 @@ def bench_main(args) -> int:
         figures["period"] = {"start": period.start.isoformat(), "end": period.end.isoformat()}
         bench_db = server.database(DATASETS["bench"])
 
-        say(f"data floor: the extract queries, 1 warm-up + {args.floor_rounds} rounds")
-        figures["data_floor"] = measure_data_floor(bench_db, period, args.floor_rounds)
-        say(f"  {figures['data_floor']['total']:.2f} s")
-
         say("Airflow metadata database (temporary AIRFLOW_HOME, SQLite): airflow db migrate")
         say(f"  {airflow_migrate(ws):.0f} s")
+        shape = dag_shape(ws)
+        tasks = figures["tasks"] = [t["task_id"] for t in shape]
+        say(f"{DAG_ID}: {len(tasks)} tasks, " + " → ".join(
+            "[" + ", ".join(level) + "]" if len(level) > 1 else level[0] for level in _levels(shape)))
+        unknown = profile - set(tasks)
+        if unknown:
+            raise BenchError(f"--profile: no task {', '.join(sorted(unknown))} in {DAG_ID} ({', '.join(tasks)})")
+
+        say(f"data floor: the extract queries, 1 warm-up + {args.floor_rounds} rounds")
+        figures["data_floor"] = measure_data_floor(bench_db, period, args.floor_rounds, tasks)
+        say(f"  {figures['data_floor']['total']:.2f} s")
+
         say("warm-up (not measured): one run of each DAG")
-        run_dag(ws, "noop", 1, label="warm-up")
+        run_dag(ws, "noop", 1, shape=shape, label="warm-up")
         run_dag(ws, "project", 1, label="warm-up")
         figures["imports"] = measure_imports(ws)
 
         figures["steps"] = {}
         say("each step in its own process (peak memory), bench data")
-        figures["steps"]["bench"] = run_steps(ws, "bench", profile)
-        validate = figures["steps"]["bench"]["validate_data"]
+        figures["steps"]["bench"] = run_steps(ws, "bench", shape)
+        validate = figures["steps"]["bench"].get(VALIDATE_TASK, {})
         statements = validate.pop("sql_statements", [])
         if statements:
             say(f"validation SQL: replaying the {len(statements)} statements GX sent")
@@ -850,7 +971,7 @@ def bench_main(args) -> int:
         noop_runs, dag_runs = [], []
         for i in range(max(args.noop_runs, args.dag_runs)):
             if i < args.noop_runs:
-                noop_runs += run_dag(ws, "noop", 1, label=f"run {i + 1}/{args.noop_runs}")
+                noop_runs += run_dag(ws, "noop", 1, shape=shape, label=f"run {i + 1}/{args.noop_runs}")
             if i < args.dag_runs:
                 dag_runs += run_dag(ws, "project", 1, label=f"run {i + 1}/{args.dag_runs}")
         figures["orchestration_floor"] = _median_runs(noop_runs)
@@ -858,9 +979,14 @@ def bench_main(args) -> int:
 
         if "bench2x" in scales:
             say("each step in its own process (peak memory), doubled event tables")
-            figures["steps"]["bench2x"] = run_steps(ws, "bench2x", set())
-            figures["steps"]["bench2x"]["validate_data"].pop("sql_statements", None)
+            figures["steps"]["bench2x"] = run_steps(ws, "bench2x", shape)
+            figures["steps"]["bench2x"].get(VALIDATE_TASK, {}).pop("sql_statements", None)
+        profiles = {}
+        if profile:
+            say(f"cProfile of {', '.join(sorted(profile))} (a separate sequence of the steps, bench data)")
+            profiles = run_steps(ws, "bench", shape, profile)
 
+        figures["load_average"] = {"start": figures["machine"].get("load_average"), "end": _load_average()}
         run_s, noop_s = figures["dag_run"]["seconds"], figures["orchestration_floor"]["seconds"]
         floor_s = figures["data_floor"]["total"]
         figures["ratio"] = run_s / (floor_s + noop_s)
@@ -869,10 +995,8 @@ def bench_main(args) -> int:
         figures["attribution"] = attribution(figures)
         figures["database_sizes"] = database_sizes(server, [DATASETS[s] for s in scales])
         print(report(figures), flush=True)
-        for task in sorted(profile):
-            path = root / "steps-bench" / f"{task}.profile.txt"
-            if path.exists():
-                print(f"\ncProfile of {task} (bench data, own process, cumulative):\n{path.read_text()}", flush=True)
+        for task, text in profiles.items():
+            print(f"\ncProfile of {task} (bench data, own process, cumulative):\n{text}", flush=True)
         if args.json:
             Path(args.json).write_text(json.dumps(figures, indent=2, default=str))
             say(f"figures written to {args.json}")
@@ -914,12 +1038,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-bytecode-cache", dest="bytecode_cache", action="store_false",
                         help="run the children with the environment's bytecode settings as they are "
                              "(default: a bytecode cache in the workspace, as a deployed worker has)")
-    parser.add_argument("--profile", action="append", choices=TASKS, metavar="TASK",
+    parser.add_argument("--profile", action="append", metavar="TASK",
                         help="cProfile this step (bench data, own process) and print its top functions; repeatable")
     parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
     parser.add_argument("--keep-logs", metavar="DIR", help="copy the children's logs to DIR before cleaning up")
     step = sub.add_parser("step", help="(internal) run one pipeline step in this process")
-    step.add_argument("task", choices=TASKS)
+    step.add_argument("task")
     step.add_argument("--work", type=Path, required=True)
     step.add_argument("--profile", action="store_true")
     dagrun = sub.add_parser("dagrun", help="(internal) dag.test() one DAG in this process")
@@ -927,6 +1051,8 @@ def build_parser() -> argparse.ArgumentParser:
     dagrun.add_argument("--out", type=Path, required=True)
     imports = sub.add_parser("imports", help="(internal) time the tasks' lazy imports in this process")
     imports.add_argument("--out", type=Path, required=True)
+    shape = sub.add_parser("shape", help="(internal) the DAG's tasks and edges, as JSON")
+    shape.add_argument("--out", type=Path, required=True)
     return parser
 
 
@@ -942,6 +1068,8 @@ def main(argv: list[str] | None = None) -> int:
         return dagrun_main(args.kind, args.out)
     if args.command == "imports":
         return imports_main(args.out)
+    if args.command == "shape":
+        return shape_main(args.out)
     if min(args.dag_runs, args.noop_runs, args.floor_rounds) < 1:
         print("bench: --dag-runs, --noop-runs and --floor-rounds must be at least 1", file=sys.stderr)
         return 2

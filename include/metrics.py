@@ -76,6 +76,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
+import numpy as np
 import pandas as pd
 
 from include.period import Period, iso_utc, to_utc
@@ -123,11 +124,15 @@ def _ids(values: pd.Series) -> set[int]:
 
 def subscription_mrr_twelfths(subscriptions: pd.DataFrame) -> pd.Series:
     """Each subscription's MRR in twelfths of a cent (exact integers)."""
-    factor = subscriptions["billing_interval"].map(MRR_FACTOR)
-    unknown = subscriptions.loc[factor.isna(), "billing_interval"]
-    if len(unknown):
+    interval = subscriptions["billing_interval"].to_numpy(dtype=object)
+    monthly, yearly = interval == "month", interval == "year"
+    if not (monthly | yearly).all():
+        unknown = subscriptions.loc[~(monthly | yearly), "billing_interval"]
         raise ValueError(f"billing_interval must be month or year, got {sorted(set(map(str, unknown)))}")
-    return subscriptions["amount_cents"].astype("int64") * factor.astype("int64")
+    # vectorised (a Series.map on a pandas 3 string column costs ~30x more, and this runs per instant)
+    factor = np.where(monthly, MRR_FACTOR["month"], MRR_FACTOR["year"]).astype("int64")
+    return pd.Series(subscriptions["amount_cents"].astype("int64").to_numpy() * factor,
+                     index=subscriptions.index, dtype="int64")
 
 
 def active_as_of(subscriptions: pd.DataFrame, t: datetime) -> pd.Series:
