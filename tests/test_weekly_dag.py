@@ -361,3 +361,17 @@ def test_bad_data_stops_the_run_at_validation(case, dag_env, bad_rows, capfd):
     # duplicates: both rows of each of the 2 duplicated ids are reported (4 rows)
     bad = 4 if case.endswith("unique") else 2
     assert f"{table}.{column}: {bad} rows violate rule" in text, text[-3000:]
+
+
+def test_a_week_before_the_data_gives_an_honest_snapshot(dag_env):
+    # the generator's data starts 150 days before 2026-11-22: this week has no rows in any window
+    dr, states = run_dag(period_end="2026-05-03T09:00:00Z")
+    assert str(dr.state) in ("success", "DagRunState.SUCCESS"), states
+    snapshot = json.loads((dag_env / "archive" / "metrics_2026-05-03_09-00-00.json").read_text())
+    fin, biz, ai = snapshot["financial"], snapshot["business_health"], snapshot["ai_platform"]
+    assert (fin["mrr"], fin["active_customers"], ai["total_requests"]) == (0.0, 0, 0)
+    # rates without a denominator are null, not 0 and not an error
+    assert fin["mrr_growth_rate"] is None and fin["arpa"] is None and biz["logo_churn_rate"] is None
+    assert ai["cache_hit_rate"] is None and snapshot["system_health"]["uptime_percentage"] is None
+    assert snapshot["data_quality"]["success"] is True
+    assert snapshot["data_quality"]["warnings"], "thin data must be flagged"
