@@ -4,6 +4,7 @@ One command, run from the project folder (``make bench BENCH_ARGS="..."`` passes
 
     .venv/bin/python -m include.bench [--drop] [--skip-2x] [--dag-runs 3] [--noop-runs 3]
         [--floor-rounds 3] [--no-bytecode-cache] [--profile TASK ...] [--json FILE] [--keep-logs DIR]
+    .venv/bin/python -m include.bench --api [--json FILE]   # the investor API latency (include/bench_api.py)
 
 What it does, in order:
 
@@ -1042,6 +1043,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="cProfile this step (bench data, own process) and print its top functions; repeatable")
     parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
     parser.add_argument("--keep-logs", metavar="DIR", help="copy the children's logs to DIR before cleaning up")
+    parser.add_argument("--api", action="store_true",
+                        help="instead: the investor API latency benchmark (issue 6; include/bench_api.py)")
     step = sub.add_parser("step", help="(internal) run one pipeline step in this process")
     step.add_argument("task")
     step.add_argument("--work", type=Path, required=True)
@@ -1070,6 +1073,10 @@ def main(argv: list[str] | None = None) -> int:
         return imports_main(args.out)
     if args.command == "shape":
         return shape_main(args.out)
+    if args.api:
+        from include import bench_api
+
+        return bench_api.main(["--json", args.json] if args.json else [])
     if min(args.dag_runs, args.noop_runs, args.floor_rounds) < 1:
         print("bench: --dag-runs, --noop-runs and --floor-rounds must be at least 1", file=sys.stderr)
         return 2
