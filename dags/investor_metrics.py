@@ -112,9 +112,6 @@ def investor_metrics():
     def archive_snapshot(snapshot_path: str) -> dict:
         return pipeline.archive_snapshot(get_current_context(), snapshot_path)
 
-    business, ai, health = extract_business_data(), extract_ai_metrics(), extract_health_checks()
-    data_quality = validate_data()
-    [business, ai, health] >> data_quality
     @task
     def send_alert_notifications() -> list[str]:
         return pipeline.send_alert_notifications(get_current_context())
@@ -123,6 +120,9 @@ def investor_metrics():
     def send_weekly_summary() -> bool:
         return pipeline.send_weekly_summary(get_current_context())
 
+    business, ai, health = extract_business_data(), extract_ai_metrics(), extract_health_checks()
+    data_quality = validate_data()
+    [business, ai, health] >> data_quality
     archived = archive_snapshot(evaluate_alerts(compute_metrics(business, ai, health, data_quality)))
     archived >> send_alert_notifications() >> send_weekly_summary()
 
