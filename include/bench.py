@@ -5,6 +5,8 @@ One command, run from the project folder (``make bench BENCH_ARGS="..."`` passes
     .venv/bin/python -m include.bench [--drop] [--skip-2x] [--dag-runs 3] [--noop-runs 3]
         [--floor-rounds 3] [--no-bytecode-cache] [--profile TASK ...] [--json FILE] [--keep-logs DIR]
     .venv/bin/python -m include.bench --api [--json FILE]   # the investor API latency (include/bench_api.py)
+    .venv/bin/python -m include.bench --backfill [--weeks 104] [--max-active-runs 4] [--json FILE]
+        # a backfill through the scheduler against a no-op DAG (include/bench_backfill.py)
 
 What it does, in order:
 
@@ -1045,6 +1047,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--keep-logs", metavar="DIR", help="copy the children's logs to DIR before cleaning up")
     parser.add_argument("--api", action="store_true",
                         help="instead: the investor API latency benchmark (issue 6; include/bench_api.py)")
+    parser.add_argument("--backfill", action="store_true",
+                        help="instead: a backfill's wall time through the scheduler against a no-op DAG of the "
+                             "same shape (issue 5; include/bench_backfill.py); --weeks N, --max-active-runs N")
+    parser.add_argument("--weeks", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--max-active-runs", type=int, help=argparse.SUPPRESS)
     step = sub.add_parser("step", help="(internal) run one pipeline step in this process")
     step.add_argument("task")
     step.add_argument("--work", type=Path, required=True)
@@ -1077,6 +1084,12 @@ def main(argv: list[str] | None = None) -> int:
         from include import bench_api
 
         return bench_api.main(["--json", args.json] if args.json else [])
+    if args.backfill:
+        from include import bench_backfill
+
+        return bench_backfill.main((["--json", args.json] if args.json else [])
+                                   + (["--weeks", str(args.weeks)] if args.weeks else [])
+                                   + (["--max-active-runs", str(args.max_active_runs)] if args.max_active_runs else []))
     if min(args.dag_runs, args.noop_runs, args.floor_rounds) < 1:
         print("bench: --dag-runs, --noop-runs and --floor-rounds must be at least 1", file=sys.stderr)
         return 2
