@@ -192,12 +192,13 @@ def prepare_database(server, count: int) -> PostgresSettings:
 
 
 # ================================================================================ the stack
-def stack_env(settings: PostgresSettings, state: Path) -> dict[str, str]:
+def stack_env(settings: PostgresSettings, state: Path, af_db: str = AF_DB_NAME) -> dict[str, str]:
+    """The environment of a benchmark stack (devstack) on ``settings``' server, in ``state``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "AIRFLOW", "SMTP_", "INVESTOR_"))}
     env.update({
         "CFX_STATE_DIR": str(state / "state"),
         "DB_HOST": settings.host, "DB_PORT": str(settings.port), "DB_NAME": settings.dbname,
-        "DB_USER": settings.user or "", "AIRFLOW_DB_NAME": AF_DB_NAME,
+        "DB_USER": settings.user or "", "AIRFLOW_DB_NAME": af_db,
         "AIRFLOW_PORT": str(free_port()), "DEMO_SMTP_PORT": str(free_port()),
         "INVESTOR_ARCHIVE_DIR": str(state / "archive"),
         "INVESTOR_STAGING_DIR": str(state / "staging"),

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -41,7 +40,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from include.config import PROJECT_ROOT, PostgresSettings
+from include.bench_api import stack_env
+from include.config import PROJECT_ROOT
 
 DAG_ID = "investor_metrics"
 NOOP_DAG_ID = "investor_metrics_backfill_floor"
@@ -145,24 +145,6 @@ def write_noop_dag(folder: Path, shape: dict) -> Path:
 
 
 # ================================================================================ the stacks
-def stack_env(settings: PostgresSettings, state: Path, af_db: str) -> dict[str, str]:
-    from include.bench_api import free_port
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "AIRFLOW", "SMTP_", "INVESTOR_"))}
-    env.update({
-        "CFX_STATE_DIR": str(state / "state"),
-        "DB_HOST": settings.host, "DB_PORT": str(settings.port), "DB_NAME": settings.dbname,
-        "DB_USER": settings.user or "", "AIRFLOW_DB_NAME": af_db,
-        "AIRFLOW_PORT": str(free_port()), "DEMO_SMTP_PORT": str(free_port()),
-        "INVESTOR_ARCHIVE_DIR": str(state / "archive"),
-        "INVESTOR_STAGING_DIR": str(state / "staging"),
-        "DEMO_SKIP_PIPELINE": "1",
-    })
-    if settings.password:
-        env["DB_PASSWORD"] = settings.password
-    return env
-
-
 def start_floor_stack(env: dict[str, str], dags_folder: Path):
     """The processes of ``include.devstack up`` (migrate, API server, scheduler, DAG processor,
     triggerer), with the DAGs folder replaced: devstack fixes it to the project's ``dags/``."""
