@@ -1070,6 +1070,20 @@ def _interrupted(signum, frame):
     raise KeyboardInterrupt
 
 
+def run_cli(name: str, body, args, *, on_interrupt: str) -> int:
+    """Run a benchmark's ``body(args)`` as a command: `kill` cleans up like Ctrl-C does, a
+    BenchError is one clear line and exit 1, an interruption says what was cleaned up (130)."""
+    signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        return body(args)
+    except BenchError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted; {on_interrupt}", file=sys.stderr)
+        return 130
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "step":
@@ -1093,15 +1107,7 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.dag_runs, args.noop_runs, args.floor_rounds) < 1:
         print("bench: --dag-runs, --noop-runs and --floor-rounds must be at least 1", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _interrupted)  # `kill` cleans up like Ctrl-C does
-    try:
-        return bench_main(args)
-    except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench: interrupted; temporary files removed", file=sys.stderr)
-        return 130
+    return run_cli("bench", bench_main, args, on_interrupt="temporary files removed")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ import copy
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -454,17 +453,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "load":
         return load_main(args)
-    from include.bench import BenchError, _interrupted
+    from include.bench import run_cli
 
-    signal.signal(signal.SIGTERM, _interrupted)
-    try:
-        return bench_main(args)
-    except BenchError as exc:
-        print(f"bench-api: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench-api: interrupted; stack stopped, databases dropped", file=sys.stderr)
-        return 130
+    return run_cli("bench-api", bench_main, args, on_interrupt="stack stopped, databases dropped")
 
 
 if __name__ == "__main__":

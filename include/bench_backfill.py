@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -426,17 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.weeks < 1 or args.max_active_runs < 1:
         print("bench-backfill: --weeks and --max-active-runs must be at least 1", file=sys.stderr)
         return 2
-    from include.bench import BenchError, _interrupted
+    from include.bench import run_cli
 
-    signal.signal(signal.SIGTERM, _interrupted)
-    try:
-        return bench_main(args)
-    except BenchError as exc:
-        print(f"bench-backfill: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench-backfill: interrupted; stacks stopped, databases dropped", file=sys.stderr)
-        return 130
+    return run_cli("bench-backfill", bench_main, args, on_interrupt="stacks stopped, databases dropped")
 
 
 if __name__ == "__main__":

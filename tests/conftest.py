@@ -9,6 +9,7 @@ creates a fresh database and drops it at the end.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import secrets
 import shutil
@@ -78,38 +79,33 @@ def pg_server() -> PostgresSettings:
     return settings
 
 
-@pytest.fixture(scope="session")
-def pg_database(pg_server: PostgresSettings):
-    """A fresh, empty database for this test session (dropped afterwards)."""
-    name = f"cfx_test_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = connect(pg_server)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    settings = PostgresSettings(
-        host=pg_server.host, port=pg_server.port, dbname=name, user=pg_server.user, password=pg_server.password
-    )
-    try:
-        yield settings
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
-@pytest.fixture()
-def fresh_database(pg_server: PostgresSettings):
-    """A fresh database for one test (for tests that load their own hand-made rows)."""
-    name = f"cfx_t_{os.getpid()}_{secrets.token_hex(4)}"
-    admin = connect(pg_server)
+@contextlib.contextmanager
+def temporary_database(server: PostgresSettings, prefix: str = "cfx_t"):
+    """Create a uniquely named database on ``server``; drop it (forcing out sessions) afterwards."""
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = connect(server)
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
     try:
         yield PostgresSettings(
-            host=pg_server.host, port=pg_server.port, dbname=name, user=pg_server.user, password=pg_server.password
+            host=server.host, port=server.port, dbname=name, user=server.user, password=server.password
         )
     finally:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_server: PostgresSettings):
+    """A fresh, empty database for this test session (dropped afterwards)."""
+    with temporary_database(pg_server, "cfx_test") as settings:
+        yield settings
+
+
+@pytest.fixture()
+def fresh_database(pg_server: PostgresSettings):
+    """A fresh database for one test (for tests that load their own hand-made rows)."""
+    with temporary_database(pg_server) as settings:
+        yield settings

@@ -8,8 +8,6 @@ database. Cases that change the schema or the health checks get a fresh database
 
 from __future__ import annotations
 
-import os
-import secrets
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from include.validate import (
     ValidationResult,
     validate_period,
 )
+from tests.conftest import temporary_database
 
 PERIOD = weekly_period(datetime(2026, 11, 22, 9, tzinfo=timezone.utc), "UTC")
 # Windows of this period: leads from 2026-10-25 09:00, NPS from 2026-08-24 09:00, usage from
@@ -232,21 +231,9 @@ def _execute(settings: PostgresSettings, sql: str) -> None:
 @pytest.fixture(scope="module")
 def shared_clean_db(pg_server: PostgresSettings):
     """One database with the clean dataset for the rule cases (each one cleans up after itself)."""
-    name = f"cfx_validate_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = connect(pg_server)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    settings = PostgresSettings(
-        host=pg_server.host, port=pg_server.port, dbname=name, user=pg_server.user, password=pg_server.password
-    )
-    try:
+    with temporary_database(pg_server, "cfx_validate") as settings:
         _load_clean_dataset(settings)
         yield settings
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 @pytest.fixture()
