@@ -144,13 +144,17 @@ def write_noop_dag(folder: Path, shape: dict) -> Path:
 
 
 # ================================================================================ the stacks
-def start_floor_stack(env: dict[str, str], dags_folder: Path):
+def start_floor_stack(env: dict[str, str], dags_folder: Path, *, smtp_sink: bool = False):
     """The processes of ``include.devstack up`` (migrate, API server, scheduler, DAG processor,
-    triggerer), with the DAGs folder replaced: devstack fixes it to the project's ``dags/``."""
+    triggerer, and with ``smtp_sink`` its SMTP sink), with the DAGs folder replaced: devstack fixes
+    it to the project's ``dags/``. ``include.devstack down`` with the same ``env`` stops them."""
     from include import devstack
 
     stack = devstack.Stack(env)
     stack.state.mkdir(parents=True, exist_ok=True)
+    if smtp_sink:
+        stack.spawn("smtp-sink", [sys.executable, "-m", "include.smtp_sink", "--outbox", str(stack.outbox),
+                                  "--port", str(stack.smtp_port)], dict(env, PYTHONPATH=str(PROJECT_ROOT)))
     aenv = stack.airflow_env()
     aenv["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags_folder)
     stack.airflow_home.mkdir(parents=True, exist_ok=True)

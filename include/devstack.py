@@ -111,7 +111,8 @@ class Stack:
                 "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
                 "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                # LocalExecutor whose task processes inherit pandas, GX, ... (include/executor.py)
+                "AIRFLOW__CORE__EXECUTOR": "include.executor.PreloadingLocalExecutor",
                 "AIRFLOW__CORE__FERNET_KEY": sec["fernet_key"],
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.airflow_home / "passwords.json"),

@@ -133,6 +133,14 @@ def data_quality_report_dir() -> str:
 
 
 def validate_data(context) -> dict:
+    import sys
+
+    # Great Expectations takes ~2 s to import; include.executor.PreloadingLocalExecutor imports it
+    # once in the scheduler so that task processes inherit it. Say which case this is.
+    if "great_expectations" in sys.modules:
+        log.info("Great Expectations already imported (preloaded by the executor)")
+    else:
+        log.info("importing Great Expectations (not preloaded by the executor)")
     from include import validate
     from include.db import postgres_hook
 

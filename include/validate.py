@@ -25,6 +25,21 @@ A rule on a column that must not be null (section 3 marks the nullable ones) cou
 bad row too: GX's set and range expectations skip nulls, so such a rule is one set/range
 expectation plus one not-null expectation, and their counts add up (the two sets are disjoint).
 
+Two passes, because nearly every period passes and a pass needs no counts. Each asset is first
+validated in a *screening* pass, result format ``BOOLEAN_ONLY``: GX then fetches no sample of
+unexpected values (in ``BASIC`` it sends one such query per expectation, on top of the counts),
+and an id's uniqueness is checked as ``count(DISTINCT id) == count(id)``
+(``ExpectColumnProportionOfUniqueValuesToBeBetween``, min 1: one aggregate) instead of GX's
+``ExpectColumnValuesToBeUnique``, whose count of duplicated rows is a window function over every
+row of the window, the costliest statement by far on ``usage_events``. Both leave null ids out, so
+both pass or fail on the same rows. Only an asset whose screening finds a counting check broken
+(or unable to run) gets the *exact* pass: the same rules as GX expectations with their counts
+(``BASIC``; ``COMPLETE`` for the coverage, to name the services), which the findings and
+messages are built from. Table-level checks (table has rows, rows in the window) report no count,
+so the screening's word is final for them (and for the two assets that have nothing else). The
+exact pass replaces the screening's suite and result, so the Data Docs show one result per asset:
+pass/fail for the assets that passed, the counts for those that did not.
+
 ``validate_period`` returns a :class:`ValidationResult`; ``raise_for_failures`` turns the failures
 into a :class:`DataValidationError` whose message names table, column, rule and bad-row count.
 With ``report_dir`` the GX Data Docs (HTML) of the validation are written to
@@ -64,6 +79,7 @@ RULE_TABLE_EXISTS = "table exists"
 RULE_TABLE_HAS_ROWS = "table has rows"
 RULE_ROWS_IN_WINDOW = "rows in the period's window"
 RULE_PROBE_COVERAGE = f"probe coverage >= {MIN_PROBE_COVERAGE_PCT:g}%"
+_UNCOUNTED_RULES = (RULE_TABLE_HAS_ROWS, RULE_ROWS_IN_WINDOW)  # their findings carry no count
 
 DATA_DOCS_SITE = "data_quality"
 # An error GX caught that means the database went away, not that the data is bad.
@@ -134,11 +150,19 @@ class Check:
     expectation: str  # a class of great_expectations.expectations
     kwargs: Mapping[str, Any]
     severity: str = FAILURE
+    # The screening pass's expectation (class, kwargs) when it is not ``expectation`` itself: a
+    # cheaper one that passes exactly when ``expectation`` does, but counts no bad rows.
+    screen: tuple[str, Mapping[str, Any]] | None = None
 
 
 def _unique(table: str, column: str) -> list[Check]:
-    # GX counts every row whose id occurs more than once (both rows of a duplicated pair).
-    return [Check(table, column, "id unique", "ExpectColumnValuesToBeUnique", {"column": column})]
+    # GX counts every row whose id occurs more than once (both rows of a duplicated pair); a null
+    # id is no duplicate. Screening: count(DISTINCT id) == count(id), nulls left out alike, as one
+    # aggregate (GX's unique proportion = 1) rather than a window over every row of the window.
+    # That proportion is 0, not 1, when there is no non-null id at all (an empty window): such a
+    # table fails the screening and gets the exact pass, which passes it.
+    screen = ("ExpectColumnProportionOfUniqueValuesToBeBetween", {"column": column, "min_value": 1.0})
+    return [Check(table, column, "id unique", "ExpectColumnValuesToBeUnique", {"column": column}, screen=screen)]
 
 
 def _not_null(table: str, column: str, rule: str = "not null") -> list[Check]:
@@ -238,7 +262,8 @@ class _Asset:
     query: str | None = None
     row_condition: Any = None
     on_metrics_db: bool = False
-    result_format: dict = field(default_factory=lambda: {"result_format": "BASIC"})
+    # The exact pass's result format; None: the screening pass says all a finding needs.
+    result_format: dict | None = field(default_factory=lambda: {"result_format": "BASIC"})
 
 
 def validate_period(
@@ -286,8 +311,6 @@ def validate_period(
         build_dir = Path(tempfile.mkdtemp(prefix=f".{site_dir.name}.", dir=site_dir.parent))
         build_dir.chmod(0o755)  # mkdtemp makes it private; the report is for the data team to read
     try:
-        import great_expectations as gx
-
         context = _ephemeral_context(build_dir)
         run_id = _run_id(period)
         order = itertools.count()
@@ -304,13 +327,8 @@ def validate_period(
                 asset = datasource.add_query_asset(name=spec.name, query=spec.query)
             batch = asset.add_batch_definition_whole_table(name=f"{spec.name}_period")
             # "order" keeps the findings in the plan's order (GX sorts a suite's results its own way)
-            expectations = [_expectation(check, spec.row_condition, next(order)) for check in spec.checks]
-            suite = context.suites.add(gx.ExpectationSuite(name=spec.name, expectations=expectations))
-            definition = context.validation_definitions.add(
-                gx.ValidationDefinition(name=spec.name, data=batch, suite=suite)
-            )
-            suite_result = definition.run(result_format=spec.result_format, run_id=run_id)
-            findings.extend(_findings_from(suite_result))
+            orders = [next(order) for _check in spec.checks]
+            findings.extend(_validate_asset(context, spec, batch, orders, run_id))
 
         if build_dir is not None:
             context.build_data_docs(site_names=[DATA_DOCS_SITE])
@@ -345,8 +363,9 @@ def plan_assets(
     windows = period_windows(period)
     assets: list[_Asset] = []
     if source_tables:
+        # a table without rows is reported as such, with no count: the screening pass says it all
         assets.append(_Asset("source_tables", [_has_rows(t) for t in source_tables],
-                             query=_source_tables_query(source_tables)))
+                             query=_source_tables_query(source_tables), result_format=None))
     checks = row_checks(windows)
     for table in source_tables:
         table_checks = list(checks[table])
@@ -355,7 +374,8 @@ def plan_assets(
         assets.append(_Asset(table, table_checks, table=table, row_condition=_window_condition(table, windows)))
     if health_present:
         assets.append(_Asset("service_health_checks", [_health_checks_in_period()],
-                             query=_asset_query("validate_health_checks.sql", windows), on_metrics_db=True))
+                             query=_asset_query("validate_health_checks.sql", windows), on_metrics_db=True,
+                             result_format=None))
         coverage_params = {
             **windows,
             "services": list(services) if services else None,
@@ -419,11 +439,15 @@ def _coverage_check() -> Check:
     return Check(HEALTH_TABLE, "service", RULE_PROBE_COVERAGE, "ExpectColumnValuesToBeBetween", kwargs, WARNING)
 
 
-def _expectation(check: Check, row_condition=None, order: int = 0):
+def _expectation(check: Check, row_condition=None, order: int = 0, *, screening: bool = False):
+    """``check`` as a GX expectation; with ``screening``, its screening-pass form."""
     import great_expectations.expectations as gxe
 
-    expectation_class = getattr(gxe, check.expectation)
-    kwargs = dict(check.kwargs)
+    name, kwargs = check.expectation, check.kwargs
+    if screening and check.screen is not None:
+        name, kwargs = check.screen
+    expectation_class = getattr(gxe, name)
+    kwargs = dict(kwargs)
     if row_condition is not None and "row_condition" in expectation_class.__fields__:
         kwargs["row_condition"] = row_condition
     meta = {"table": check.table, "column": check.column, "rule": check.rule, "severity": check.severity,
@@ -431,6 +455,46 @@ def _expectation(check: Check, row_condition=None, order: int = 0):
     # GX's own severity shows in Data Docs; ours decides failure vs warning.
     kwargs["severity"] = "critical" if check.severity == FAILURE else "warning"
     return expectation_class(meta=meta, **kwargs)
+
+
+def _validate_asset(context, spec: _Asset, batch, orders: Sequence[int], run_id) -> list[dict]:
+    """The findings of one asset: its screening pass, then, only when that finds a check that
+    counts rows broken (or not checkable), its exact pass (see the module docstring)."""
+    screening = _run_suite(context, spec, batch, orders, run_id, screening=True)
+    findings = _findings_from(screening)  # raises on a transient database error
+    if spec.result_format is not None and _needs_exact_pass(screening):
+        findings = _findings_from(_run_suite(context, spec, batch, orders, run_id, screening=False))
+    return findings
+
+
+def _run_suite(context, spec: _Asset, batch, orders: Sequence[int], run_id, *, screening: bool):
+    """Validate ``batch`` with the suite of ``spec``: its screening form (result format
+    BOOLEAN_ONLY) or its exact form (``spec.result_format``). The exact pass replaces the
+    screening's suite of the same name and, as GX keys a validation result by suite name, batch
+    and run, its result too: the Data Docs show one result per asset."""
+    import great_expectations as gx
+
+    expectations = [
+        _expectation(check, spec.row_condition, position, screening=screening)
+        for check, position in zip(spec.checks, orders, strict=True)
+    ]
+    if not screening:
+        context.validation_definitions.delete(spec.name)
+        context.suites.delete(spec.name)
+    suite = context.suites.add(gx.ExpectationSuite(name=spec.name, expectations=expectations))
+    definition = context.validation_definitions.add(gx.ValidationDefinition(name=spec.name, data=batch, suite=suite))
+    result_format = {"result_format": "BOOLEAN_ONLY"} if screening else spec.result_format
+    return definition.run(result_format=result_format, run_id=run_id)
+
+
+def _needs_exact_pass(screening_result) -> bool:
+    """Whether a screening result lacks what a finding must say: a check that counts bad rows
+    (or lists services) failed or could not run. A table-level check (table has rows, rows in
+    the window) reports no count, so its failure alone needs no exact pass."""
+    return any(
+        not evr.success and evr.expectation_config.meta["rule"] not in _UNCOUNTED_RULES
+        for evr in screening_result.results
+    )
 
 
 def _findings_from(suite_result) -> list[dict]:

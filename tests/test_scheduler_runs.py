@@ -61,7 +61,7 @@ def stack(pg_server: PostgresSettings, tmp_path_factory):
     client.wait_for_dag("investor_metrics")
     try:
         yield {"client": client, "archive": base / "archive", "outbox": base / "state" / "outbox",
-               "settings": settings}
+               "settings": settings, "state": base / "state"}
     finally:
         subprocess.run([sys.executable, "-m", "include.devstack", "down"], env=env, cwd=PROJECT_ROOT,
                        capture_output=True, timeout=300)
@@ -103,6 +103,18 @@ def test_backfill_manual_and_reprocess_through_the_scheduler(stack):
         assert snap["period"]["type"] == "backfill"
         assert snap["period"]["end"] == f"{day}T09:00:00Z"
     assert json.loads((archive / "metrics_snapshot.json").read_text())["period"]["end"] == latest_end
+
+    # The executor imported the pipeline's libraries before forking: every validate_data task
+    # process found Great Expectations already there (include/executor.py).
+    scheduler_log = (stack["state"] / "logs" / "scheduler.log").read_text(errors="replace")
+    from include.executor import DEFAULT_PRELOAD_MODULES
+
+    n = len(DEFAULT_PRELOAD_MODULES)
+    assert f"Preloaded {n} of {n} modules" in scheduler_log
+    task_logs = [p.read_text(errors="replace")
+                 for p in (stack["state"] / "airflow" / "logs").rglob("*.log") if "validate_data" in str(p)]
+    assert len(task_logs) >= 7
+    assert all("Great Expectations already imported (preloaded by the executor)" in t for t in task_logs)
 
     # The scheduled run delivered one summary to every recipient; backfills e-mailed nobody.
     import email

@@ -8,6 +8,8 @@ database. Cases that change the schema or the health checks get a fresh database
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -201,7 +203,7 @@ DELETE FROM customers WHERE customer_id >= 900000;
 DELETE FROM subscriptions WHERE subscription_id >= 900000;
 DELETE FROM leads WHERE lead_id >= 900000;
 DELETE FROM nps_responses WHERE response_id >= 900000;
-DELETE FROM usage_events WHERE event_id >= 900000;
+DELETE FROM usage_events WHERE event_id >= 900000 OR event_id IS NULL;
 DELETE FROM ai_requests WHERE request_id >= 900000;
 """
 
@@ -263,6 +265,29 @@ def _validate(settings: PostgresSettings, **kwargs) -> ValidationResult:
     return validate_period(settings.sqlalchemy_url(), PERIOD, **kwargs)
 
 
+@contextmanager
+def _statements() -> Iterator[list[str]]:
+    """Every SQL statement any SQLAlchemy engine (GX's included) sends meanwhile."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append(" ".join(statement.split()))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+
+# What GX sends only for a result format with samples, or for ExpectColumnValuesToBeUnique's count.
+SAMPLE_QUERY = " AS unexpected_values"
+WINDOW_COUNT = "OVER (PARTITION BY"
+
+
 def test_clean_data_passes(shared_clean_db):
     from sqlalchemy.engine import make_url
 
@@ -293,6 +318,51 @@ def test_each_rule_counts_its_bad_rows(with_bad_rows, table, column, rule, bad_s
     assert expected_message in str(raised.value)
     assert "2026-11-22T09:00:00Z" in str(raised.value)
     assert raised.value.failures == result.failures
+
+
+def test_a_passing_period_fetches_no_samples_and_no_duplicate_counts(shared_clean_db):
+    # The screening pass (BOOLEAN_ONLY, uniqueness as count(DISTINCT id) == count(id)) settles a
+    # clean period: no sample of unexpected values, no window function counting duplicated rows.
+    with _statements() as sent:
+        result = _validate(shared_clean_db, services=["api", "web"])
+
+    assert result.success and result.warnings == []
+    assert [s for s in sent if SAMPLE_QUERY in s or WINDOW_COUNT in s] == []
+    distinct_counts = [s for s in sent if "count(DISTINCT" in s and "distinct_values.count" in s]
+    assert len(distinct_counts) == 6  # one per source table: its id
+
+
+def test_a_duplicated_id_is_counted_exactly_and_only_its_table_is_checked_again(with_bad_rows):
+    # Three rows share an id (all three count), and two null ids are no duplicates (as GX's
+    # ExpectColumnValuesToBeUnique has it): the screening pass must agree on the nulls.
+    settings = with_bad_rows(
+        "INSERT INTO usage_events VALUES (900001, 1, 1, 'login', '2026-11-16Z'), (900001, 2, 2, 'login', '2026-11-17Z'),"
+        " (900001, 3, 3, 'login', '2026-11-18Z'), (NULL, 1, 1, 'login', '2026-11-19Z'), (NULL, 2, 2, 'login', '2026-11-20Z')"
+    )
+
+    with _statements() as sent:
+        result = _validate(settings)
+
+    assert [(f["table"], f["column"], f["rule"], f["bad_rows"]) for f in result.failures] == [
+        ("usage_events", "event_id", "id unique", 3)
+    ]
+    assert result.failures[0]["message"] == "usage_events.event_id: 3 rows violate rule 'id unique'"
+    # The exact pass ran for usage_events alone: GX's own duplicate count and its samples.
+    exact = [s for s in sent if SAMPLE_QUERY in s or WINDOW_COUNT in s]
+    assert exact and all("FROM usage_events" in s for s in exact)
+    assert any(WINDOW_COUNT in s and "unexpected_count" in s for s in exact)
+
+
+def test_null_ids_alone_are_no_duplicates(with_bad_rows):
+    settings = with_bad_rows(
+        "INSERT INTO usage_events VALUES (NULL, 1, 1, 'login', '2026-11-19Z'), (NULL, 2, 2, 'login', '2026-11-20Z')"
+    )
+
+    with _statements() as sent:
+        result = _validate(settings)
+
+    assert result.success, result.failures
+    assert [s for s in sent if SAMPLE_QUERY in s or WINDOW_COUNT in s] == []
 
 
 def test_bad_rows_outside_the_period_windows_do_not_fail_it(with_bad_rows):
@@ -430,3 +500,20 @@ def test_report_dir_gets_the_data_docs_of_the_period(shared_clean_db, tmp_path, 
     # A rerun replaces the period's report: one validation run in it.
     runs = {p.parent.name for p in Path(index.parent, "validations").rglob("*.html")}
     assert len(runs) == 1
+
+
+def test_report_of_a_failing_period_has_one_result_per_asset_with_the_counts(with_bad_rows, tmp_path):
+    settings = with_bad_rows(
+        "INSERT INTO usage_events VALUES (900001, 1, 1, 'login', '2026-11-16Z'), (900001, 2, 2, 'login', '2026-11-17Z')"
+    )
+
+    result = _validate(settings, report_dir=tmp_path)
+
+    assert not result.success
+    validations = Path(result.report_path).parent / "validations"
+    pages = {p.relative_to(validations).parts[0]: p for p in validations.rglob("*.html")}
+    # The exact pass of usage_events replaced its screening result: one result per asset.
+    assert sorted(pages) == sorted([*SOURCE_TABLES, "source_tables", "service_health_checks",
+                                    "service_health_coverage"])
+    assert len(list(validations.rglob("*.html"))) == len(pages)
+    assert "2 unexpected values found" in pages["usage_events"].read_text()
