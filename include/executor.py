@@ -22,7 +22,7 @@ turns preloading off (then it is exactly the LocalExecutor). A module that fails
 logged and skipped: the task that needs it will import it (and fail) itself, where the error
 belongs.
 
-Cost: the scheduler's resident memory grows by the modules' size (~150 MB), shared with the
+Cost: the scheduler's resident memory grows by the modules' size (~250 MB), shared with the
 workers rather than duplicated per task; the scheduler starts ~2 s later. No connection, thread
 pool or file is opened by these imports, so forking after them is safe.
 """

@@ -18,8 +18,12 @@ so alerts are part of the comparison) in a fresh source database, a manual run w
 DAG unpaused, the run waited for. The scheduler creates no scheduled run (``use_job_schedule`` off),
 so the manual run is the only one.
 
-The assertions: every task instance's ``hostname`` (read through the REST API) is the worker's,
-and the snapshot equals the LocalExecutor reference's for the same week except ``generated_at``.
+The assertions: every task instance's ``hostname`` (read through the REST API) is the worker's;
+the worker preloaded the pipeline's libraries before forking its pool (``[celery]
+celery_config_options`` = ``include.celery_config.CELERY_CONFIG``, as in docker-compose.yaml: its
+log says so, the other processes' logs do not, and ``validate_data``'s log says Great Expectations
+was already imported when the task started); and the snapshot equals the LocalExecutor reference's
+for the same week except ``generated_at``.
 The reference is ``dag.test()`` in this process (as in ``test_weekly_dag.py``): the same code, every
 task in one process, no broker, no staging shared between processes. It runs on the same source
 database after the metrics store is reset, so both runs start from the same state.
@@ -64,6 +68,8 @@ WORKER_HOSTNAME_ENV = "CFX_CELERY_WORKER_HOSTNAME"
 RUN_MARKER_ENV = "CFX_CELERY_TEST_RUN"
 # A run holds this key (plus its token) in the Redis database while it uses it.
 BROKER_LOCK_PREFIX = "cfx-celery-test:running:"
+# What docker-compose.yaml sets for every Airflow container: the worker preloads the modules.
+CELERY_CONFIG_OPTIONS = "include.celery_config.CELERY_CONFIG"
 
 
 def worker_hostname() -> str:
@@ -270,6 +276,9 @@ def celery_stack(pg_server, tmp_path_factory):
             "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata.sqlalchemy_url(),
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
+            # as docker-compose.yaml: Airflow's Celery config, plus the worker preloading the
+            # pipeline's libraries before its pool is forked (include/celery_config.py)
+            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": CELERY_CONFIG_OPTIONS,
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
             "AIRFLOW__API__BASE_URL": api_url,
             "AIRFLOW__API__HOST": "127.0.0.1",
@@ -377,6 +386,13 @@ def _failed_task_logs(stack, run_id: str) -> str:
     return "\n".join(parts)
 
 
+def _task_log(stack, run_id: str, task_id: str) -> str:
+    logs = stack["home"] / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}"
+    paths = sorted(logs.glob("**/*.log"))
+    assert paths, f"no log of {task_id} under {logs}"
+    return "\n".join(path.read_text(errors="replace") for path in paths)
+
+
 def _local_executor_snapshot(stack, tmp_path, monkeypatch) -> dict:
     """The same week through ``dag.test()`` in this process, from an empty metrics store."""
     from include.db import connect
@@ -441,6 +457,20 @@ def test_weekly_dag_runs_on_the_celery_worker_with_the_local_executors_snapshot(
     # routed through the broker on this run's queue, which only that worker consumes
     assert {ti["queue"] for ti in tis.values()} == {celery_stack["queue"]}
     assert tis["send_weekly_summary"]["hostname"] in ("", None)
+
+    # the worker imported the pipeline's libraries before forking its pool (worker_init signal of
+    # include.celery_config), so the task processes started with them: validate_data says so
+    from include.executor import preload_modules
+
+    expected = len(preload_modules({}))
+    worker_log = (celery_stack["base"] / "logs" / "celery-worker.log").read_text(errors="replace")
+    assert f"Celery worker: preloaded {expected} of {expected} modules" in worker_log, _tail(
+        celery_stack["base"] / "logs" / "celery-worker.log")
+    for name in ("scheduler", "api-server", "dag-processor"):  # they import the config, never preload
+        assert "Celery worker: preloaded" not in (celery_stack["base"] / "logs" / f"{name}.log").read_text(
+            errors="replace"), name
+    validate_log = _task_log(celery_stack, run_id, "validate_data")
+    assert "Great Expectations already imported (preloaded by the executor)" in validate_log, validate_log[-3000:]
 
     celery_snapshot = json.loads((celery_stack["base"] / "archive" / PERIOD_FILE).read_text())
     assert celery_snapshot["period"] == {"start": "2026-11-15T09:00:00Z", "end": PERIOD_END, "type": "on_demand"}

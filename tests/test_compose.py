@@ -15,6 +15,7 @@ No Docker engine runs on the test machines, so the stack itself cannot start her
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -174,6 +175,22 @@ def test_celery_executor_with_the_redis_broker_and_one_metadata_database(stock):
     assert {_env(stock, n)["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] for n in AIRFLOW_SERVICES} == {
         _env(stock, "airflow-worker")["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]}
     assert stock["services"]["airflow-worker"]["environment"]["DUMB_INIT_SETSID"] == "0"  # warm shutdown
+
+
+def test_the_workers_preload_the_pipelines_libraries_with_airflows_celery_config(stock):
+    from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
+
+    from tests.test_celery import CELERY_CONFIG_OPTIONS
+
+    # every container that builds the Celery app reads the same option; the value is the one the
+    # real-worker test (tests/test_celery.py) runs with
+    for name in AIRFLOW_SERVICES:
+        assert _env(stock, name)["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] == CELERY_CONFIG_OPTIONS, name
+    module, _, attr = CELERY_CONFIG_OPTIONS.rpartition(".")
+    # Airflow's own Celery settings, the very object (multi-team workers keep their team's config)
+    assert getattr(importlib.import_module(module), attr) is DEFAULT_CELERY_CONFIG
+    assert (PROJECT_ROOT / (module.replace(".", "/") + ".py")).is_file()  # in the mounted include/
+    assert "INVESTOR_PRELOAD_MODULES" not in _env(stock, "airflow-worker")  # .env may set it (env_file)
 
 
 def test_one_jwt_secret_and_one_fernet_key_for_every_airflow_container(stock):
