@@ -2,7 +2,7 @@
 ``make bench BENCH_ARGS="--backfill"`` or ``.venv/bin/python -m include.bench_backfill``.
 
 A backfill of ``--weeks`` (104) weekly runs of ``investor_metrics`` on the demo data set, through
-the real scheduler (LocalExecutor, as ``make demo`` deploys it), against the same backfill of a DAG
+the real scheduler (the preloading LocalExecutor, as ``make demo`` deploys it), against the same backfill of a DAG
 of the same shape whose tasks do nothing (the floor: Airflow's own overhead on this machine), both
 with ``--max-active-runs`` (4). Target: real / no-op ≤ 1.5.
 
