@@ -5,9 +5,11 @@ holds what it calls, so tests can use it without a server:
 
 - parameter parsing (``parse_instant``, ``parse_severities``, ``collect_conf``): a bad value is a
   ``ParameterError`` naming the parameter and the expected format;
-- the answers (``metrics_answer``, ``alerts_answer``), read from the metrics store through
+- the answers (``metrics_body``, ``alerts_answer``), read from the metrics store through
   ``include.store`` / ``include.alerts`` (indexed: snapshots by their period-end primary key,
-  alerts by ``triggered_at``), never from the archive files;
+  alerts by ``triggered_at``), never from the archive files. ``metrics_body`` is the response
+  body itself: the snapshots' stored JSON text spliced in, never parsed and serialised again
+  (``metrics_answer`` is the same, parsed);
 - ``MetricsStore``: a small thread-safe pool of read-only connections to the metrics database,
   found the way the pipeline finds it (Airflow connection ``investor_metrics_db``, else
   ``chatterfix_db``, else the seed's ``DB_*`` variables). A database that cannot be reached is a
@@ -19,6 +21,7 @@ holds what it calls, so tests can use it without a server:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -26,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import cache
 from typing import Any, TypeVar
 
 from include.config import (
@@ -144,34 +148,86 @@ def _undefined_table(exc: BaseException) -> bool:
     return getattr(exc, "pgcode", None) == "42P01"  # undefined_table: the pipeline never ran here
 
 
-def metrics_answer(conn, *, period_end: datetime | None = None, history: int | None = None) -> dict:
-    """The body of ``GET /metrics``: the latest snapshot, the one of ``period_end``, or with
-    ``history`` the ``history`` newest snapshots (ending at or before ``period_end`` if given),
-    newest first. Snapshots come back exactly as stored (key order kept). ``NotFound`` if none."""
+def _stored_snapshots(conn, *, period_end: datetime | None, history: int | None) -> str | list[str]:
+    """The stored text of the snapshot(s) ``GET /metrics`` answers with: one (latest, or of
+    ``period_end``) or, with ``history``, a list newest first. ``NotFound`` if none."""
     from include import store
 
+    raw = _RawJsonConnection(conn)
     try:
         if history is not None:
-            rows = store.history(conn, history, until=period_end)
+            rows = store.history(raw, history, until=period_end)
             if not rows:
                 raise NotFound(
                     "no snapshot is stored" if period_end is None
                     else f"no snapshot ends at or before {iso_z(period_end)}"
                 )
-            return {"success": True, "history": rows}
+            return [_json_text(row) for row in rows]
         if period_end is not None:
-            snapshot = store.snapshot_for(conn, period_end)
+            snapshot = store.snapshot_for(raw, period_end)
             if snapshot is None:
                 raise NotFound(f"no snapshot for the period ending {iso_z(period_end)}")
         else:
-            snapshot = store.latest_snapshot(conn)
+            snapshot = store.latest_snapshot(raw)
             if snapshot is None:
                 raise NotFound("no snapshot has been published yet: run the investor_metrics DAG")
     except Exception as exc:
         if _undefined_table(exc):
             raise NotFound("no snapshot has been published yet: the metrics store is empty") from None
         raise
-    return {"success": True, "metrics": snapshot}
+    return _json_text(snapshot)
+
+
+def metrics_body(conn, *, period_end: datetime | None = None, history: int | None = None) -> bytes:
+    """The body of ``GET /metrics`` as JSON bytes: ``{"success":true,"metrics":<snapshot>}`` or,
+    with ``history``, ``{"success":true,"history":[<snapshot>, ...]}`` (newest first, ending at or
+    before ``period_end`` if given). Each snapshot is the text the store keeps (a ``json`` column:
+    PostgreSQL checked it is valid JSON and kept its key order), spliced in without being parsed
+    and serialised again. ``NotFound`` if none."""
+    found = _stored_snapshots(conn, period_end=period_end, history=history)
+    if isinstance(found, list):
+        return b'{"success":true,"history":[' + ",".join(found).encode() + b"]}"
+    return b'{"success":true,"metrics":' + found.encode() + b"}"
+
+
+def metrics_answer(conn, *, period_end: datetime | None = None, history: int | None = None) -> dict:
+    """``metrics_body`` as a dict: the latest snapshot, the one of ``period_end``, or with
+    ``history`` the ``history`` newest snapshots (ending at or before ``period_end`` if given),
+    newest first. Snapshots come back exactly as stored (key order kept). ``NotFound`` if none."""
+    return json.loads(metrics_body(conn, period_end=period_end, history=history))
+
+
+def _json_text(value: Any) -> str:
+    # The stored text; a value some other typecaster already parsed is serialised again.
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+_JSON_OID = 114  # PostgreSQL's ``json`` type (``jsonb`` is 3802; the snapshots column is ``json``)
+
+
+@cache
+def _json_as_text():
+    import psycopg2.extensions
+
+    return psycopg2.extensions.new_type((_JSON_OID,), "INVESTOR_JSON_TEXT", lambda value, cursor: value)
+
+
+class _RawJsonConnection:
+    """``conn`` for ``include.store``'s readers, except that ``json`` columns come back as the
+    text PostgreSQL keeps instead of parsed objects (the typecaster is registered on each cursor,
+    so the pooled connection itself is unchanged)."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn):
+        self._conn = conn
+
+    def cursor(self, *args, **kwargs):
+        import psycopg2.extensions
+
+        cursor = self._conn.cursor(*args, **kwargs)
+        psycopg2.extensions.register_type(_json_as_text(), cursor)
+        return cursor
 
 
 def alerts_answer(conn, *, severities: tuple[str, ...] | None = None, since: datetime | None = None,

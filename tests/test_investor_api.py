@@ -279,6 +279,19 @@ def test_reading_needs_read_access_to_the_dag(api):
     assert page.status_code == 403 and page.headers["content-type"].startswith("text/html")
 
 
+def test_the_access_check_is_the_same_when_it_runs_in_the_thread_pool(api, monkeypatch):
+    """With an auth manager that may block (anything but SimpleAuthManager) the check runs in the
+    thread pool: same answers."""
+    from include import investor_api
+
+    assert investor_api._decides_in_memory()  # the test session's SimpleAuthManager: inline
+    monkeypatch.setattr(investor_api, "_decides_in_memory", lambda: False)
+    assert api.client.get("/api/investor/metrics", headers=bearer(api, "viewer")).status_code == 200
+    assert_error(api.client.get("/api/investor/metrics", headers=bearer(api, "outsider")), 403, "read")
+    assert_error(api.client.post("/api/investor/metrics/collect", headers=bearer(api, "viewer")), 403, "trigger")
+    assert_error(api.client.get("/api/investor/metrics"), 401, "Not authenticated")
+
+
 def test_collecting_needs_permission_to_trigger_the_dag(api):
     for user in ("viewer", "outsider"):
         assert_error(api.client.post("/api/investor/metrics/collect", headers=bearer(api, user)), 403,
@@ -309,6 +322,71 @@ def test_metrics_of_one_archived_period(api, period_end):
     answer = api.client.get("/api/investor/metrics", params={"period_end": period_end}, headers=bearer(api))
     assert answer.status_code == 200, answer.text
     assert _dumped(answer.json()["metrics"]) == _dumped(fixture_snapshots()[10])
+
+
+def test_the_stored_snapshot_text_is_the_body(api):
+    """The snapshot goes out as the text the store keeps (what ``store.publish`` wrote), not
+    parsed and serialised again."""
+    expected = fixture_snapshots()[11]
+    identity = api.client.get("/api/investor/metrics", headers={**bearer(api), "Accept-Encoding": "identity"})
+    assert identity.status_code == 200, identity.text
+    assert identity.content == b'{"success":true,"metrics":' + json.dumps(expected).encode() + b"}"
+    assert "content-encoding" not in identity.headers
+    assert identity.headers["content-type"] == "application/json"
+    assert identity.headers["cache-control"] == "no-store"
+    history = api.client.get("/api/investor/metrics", params={"history": 2},
+                             headers={**bearer(api), "Accept-Encoding": "identity"})
+    assert history.content == (b'{"success":true,"history":[' + json.dumps(expected).encode() + b","
+                               + json.dumps(fixture_snapshots()[12]).encode() + b"]}")
+
+
+def test_a_client_that_accepts_gzip_gets_the_same_body_compressed(api, monkeypatch):
+    from include import investor_api
+
+    plain = api.client.get("/api/investor/metrics", headers={**bearer(api), "Accept-Encoding": "identity"})
+    for _ in range(2):  # the second answer comes from the compressed-body cache
+        answer = api.client.get("/api/investor/metrics", headers={**bearer(api), "Accept-Encoding": "gzip"})
+        assert answer.status_code == 200
+        assert answer.headers["content-encoding"] == "gzip" and "Accept-Encoding" in answer.headers["vary"]
+        assert answer.content == plain.content  # httpx decodes it
+        assert int(answer.headers["content-length"]) < len(plain.content)
+    # Longer bodies are left to Airflow's own GZipMiddleware: compressed all the same.
+    monkeypatch.setattr(investor_api, "GZIP_CACHE_MAX_BYTES", 2048)
+    long = api.client.get("/api/investor/metrics", params={"history": 520},
+                          headers={**bearer(api), "Accept-Encoding": "gzip"})
+    assert long.headers["content-encoding"] == "gzip" and len(long.json()["history"]) == 13
+    assert investor_api._gzipped.cache_info().currsize >= 1
+
+
+def test_a_new_or_rerun_snapshot_is_served_at_once(api, store_elsewhere, fresh_database):
+    """Nothing is cached between requests but compressed copies keyed by the body itself: a
+    published or replaced snapshot is the next answer."""
+    conn = connect(fresh_database)
+    apply_metrics_schema(conn)
+
+    def publish(snapshot: dict) -> None:
+        end = datetime.fromisoformat(snapshot["period"]["end"].replace("Z", "+00:00"))
+        store.publish(conn, snapshot, period_start=end - timedelta(days=7), period_end=end, run_id="t",
+                      write_latest=lambda latest: None)
+
+    def latest(encoding: str) -> dict:
+        answer = api.client.get("/api/investor/metrics", headers={**bearer(api), "Accept-Encoding": encoding})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["metrics"]
+
+    try:
+        store_elsewhere(db_env(fresh_database))
+        older, newer = make_snapshot(WEEK_ENDS[-2], 10, "weekly"), make_snapshot(LATEST_END, 11, "weekly")
+        publish(older)
+        assert latest("gzip") == older and latest("identity") == older
+        publish(newer)
+        assert latest("gzip") == newer and latest("identity") == newer
+        rerun = make_snapshot(LATEST_END, 11, "weekly")
+        rerun["financial"]["mrr"] = 12345.67
+        publish(rerun)  # the same period again: the row is replaced
+        assert latest("gzip") == rerun and latest("identity") == rerun
+    finally:
+        conn.close()
 
 
 def test_metrics_of_an_on_demand_period(api):
