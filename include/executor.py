@@ -36,7 +36,7 @@ import time
 
 from airflow.executors.local_executor import LocalExecutor
 
-# What the pipeline's tasks import (include.pipeline imports these lazily, task by task).
+# The heavy libraries the pipeline's tasks import (include.pipeline imports them lazily).
 DEFAULT_PRELOAD_MODULES = (
     "numpy",
     "pandas",
@@ -50,15 +50,12 @@ DEFAULT_PRELOAD_MODULES = (
     "jinja2",
     "matplotlib.figure",
     "matplotlib.backends.backend_agg",
-    "include.extract",
-    "include.validate",
-    "include.metrics",
-    "include.alerts",
-    "include.archive",
-    "include.store",
-    "include.notify",
-    "include.pipeline",
 )
+# Third-party libraries only: the project's own ``include.*`` modules are cheap to import (they
+# import the heavy libraries lazily) and are left out on purpose, so that an edit to them takes
+# effect in the next task without restarting the scheduler — a preloaded module would stay as it
+# was when the scheduler started (the usual price of preloading). Upgrading a library listed here
+# needs a scheduler (or Celery worker) restart, as any deployment of new packages does.
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,12 @@ def test_module_list_from_environment():
     assert preload_modules({"INVESTOR_PRELOAD_MODULES": " json , include.period,"}) == ("json", "include.period")
 
 
+def test_project_modules_are_not_preloaded():
+    # A preloaded module stays as the scheduler imported it: the project's own code must not be,
+    # so that an edit to include/ takes effect in the next task without a restart.
+    assert not [m for m in DEFAULT_PRELOAD_MODULES if m == "include" or m.startswith(("include.", "dags", "plugins"))]
+
+
 def test_default_list_names_importable_modules():
     # The scheduler would log a warning for each one that is not: keep the list true.
     script = ("from include.executor import preload, DEFAULT_PRELOAD_MODULES; import json; "

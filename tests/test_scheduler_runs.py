@@ -166,6 +166,12 @@ def test_backfill_manual_and_reprocess_through_the_scheduler(stack):
         rows_before = cur.fetchone()[0]
     conn.commit()
     time.sleep(1.1)  # generated_at has whole seconds
+    # Airflow allows one running backfill per DAG, and the scheduler marks a backfill completed
+    # in a later loop than its last run's end: wait for that before creating the next one.
+    deadline = time.monotonic() + 300
+    while any(b.get("completed_at") is None for b in client.backfills("investor_metrics")):
+        assert time.monotonic() < deadline, client.backfills("investor_metrics")
+        time.sleep(2)
     client.create_backfill("investor_metrics", "2026-10-11T09:00:00Z", "2026-10-11T09:00:00Z",
                            max_active_runs=1, reprocess_behavior="completed")
     deadline = time.monotonic() + 600
