@@ -203,6 +203,36 @@ def drop_database(server: Server, name: str) -> None:
         conn.close()
 
 
+def drop_databases(server: Server, names, report) -> None:
+    """Drop each of ``names``, reporting (``report(message)``) the ones that could not be dropped
+    and carrying on: for the cleanup of a benchmark, which must not stop half-way."""
+    for name in names:
+        try:
+            drop_database(server, name)
+        except Exception as exc:  # noqa: BLE001 - report, keep cleaning
+            report(f"could not drop {name}: {exc}")
+
+
+def stop_embedded(server: Server) -> None:
+    """Stop the embedded PostgreSQL if this bench started one."""
+    if server.embedded_datadir is not None:
+        from include import embedded_pg
+
+        embedded_pg.stop(server.embedded_datadir)
+
+
+def stack_down(env: dict[str, str], report, what: str = "the stack") -> None:
+    """``python -m include.devstack down`` for a stack started with ``env``; problems are reported."""
+    report(f"taking {what} down")
+    try:
+        down = subprocess.run([sys.executable, "-m", "include.devstack", "down"], env=env, cwd=PROJECT_ROOT,
+                              capture_output=True, text=True, timeout=300)
+        if down.returncode != 0:
+            report(f"devstack down exited {down.returncode}: {down.stderr.strip()[-300:]}")
+    except subprocess.TimeoutExpired:
+        report("devstack down timed out")
+
+
 def database_sizes(server: Server, names) -> dict[str, str]:
     conn = _admin_connect(server)
     try:
@@ -1094,9 +1124,7 @@ def bench_main(args) -> int:
             except BenchError:
                 pass
         if server.embedded_datadir is not None:
-            from include import embedded_pg
-
-            embedded_pg.stop(server.embedded_datadir)
+            stop_embedded(server)
             say("stopped the embedded PostgreSQL this bench started")
     return 0
 

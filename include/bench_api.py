@@ -73,7 +73,6 @@ import copy
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -82,7 +81,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from include.config import PROJECT_ROOT, PostgresSettings
-from include.devstack import api_server_workers
+from include.devstack import api_server_workers, isolated_env
 
 ROUTES = {
     "metrics": "/api/investor/metrics",
@@ -101,12 +100,6 @@ TOKEN_ENV = "CFX_BENCH_API_TOKEN"
 
 def say(message: str = "") -> None:
     print(f"[bench-api] {message}" if message else "", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ================================================================================ the data
@@ -234,23 +227,6 @@ def prepare_database(server, count: int) -> PostgresSettings:
 
 
 # ================================================================================ the stack
-def stack_env(settings: PostgresSettings, state: Path, af_db: str = AF_DB_NAME) -> dict[str, str]:
-    """The environment of a benchmark stack (devstack) on ``settings``' server, in ``state``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "AIRFLOW", "SMTP_", "INVESTOR_"))}
-    env.update({
-        "CFX_STATE_DIR": str(state / "state"),
-        "DB_HOST": settings.host, "DB_PORT": str(settings.port), "DB_NAME": settings.dbname,
-        "DB_USER": settings.user or "", "AIRFLOW_DB_NAME": af_db,
-        "AIRFLOW_PORT": str(free_port()), "DEMO_SMTP_PORT": str(free_port()),
-        "INVESTOR_ARCHIVE_DIR": str(state / "archive"),
-        "INVESTOR_STAGING_DIR": str(state / "staging"),
-        "DEMO_SKIP_PIPELINE": "1",
-    })
-    if settings.password:
-        env["DB_PASSWORD"] = settings.password
-    return env
-
-
 def devstack(command: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "include.devstack", command], env=env, cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=timeout)
@@ -580,7 +556,7 @@ def bench_main(args) -> int:
     load_proc = None
     try:
         settings = prepare_database(server, args.snapshots)
-        env = stack_env(settings, work)
+        env = isolated_env(settings, work, AF_DB_NAME)
         if args.api_workers:
             env["AIRFLOW__API__WORKERS"] = str(args.api_workers)
         workers = api_server_workers(env)
@@ -640,24 +616,11 @@ def bench_main(args) -> int:
             load_proc.kill()
             load_proc.wait()
         if env is not None:
-            say("taking the stack down")
-            try:
-                down = devstack("down", env, 300)
-                if down.returncode != 0:
-                    say(f"devstack down exited {down.returncode}: {down.stderr.strip()[-300:]}")
-            except subprocess.TimeoutExpired:
-                say("devstack down timed out")
-        for name in (DB_NAME, AF_DB_NAME):
-            try:
-                bench.drop_database(server, name)
-            except Exception as exc:  # noqa: BLE001 - report, keep cleaning
-                say(f"could not drop {name}: {exc}")
+            bench.stack_down(env, say)
+        bench.drop_databases(server, (DB_NAME, AF_DB_NAME), say)
         say(f"dropped {DB_NAME} and {AF_DB_NAME}")
         shutil.rmtree(work, ignore_errors=True)
-        if server.embedded_datadir is not None:
-            from include import embedded_pg
-
-            embedded_pg.stop(server.embedded_datadir)
+        bench.stop_embedded(server)
 
 
 def build_parser() -> argparse.ArgumentParser:

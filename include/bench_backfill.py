@@ -39,7 +39,6 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from include.bench_api import stack_env
 from include.config import PROJECT_ROOT
 
 DAG_ID = "investor_metrics"
@@ -327,7 +326,7 @@ def bench_main(args) -> int:
         summary = generator.load(settings, end=DATA_END, scale="demo", seed=42, span_days=SPAN_DAYS, progress=False)
         say(f"{DB_NAME}: demo data loaded in {time.monotonic() - t0:.0f} s ({summary.describe()})")
 
-        real_env = stack_env(settings, work / "real", AF_DB_NAME)
+        real_env = devstack.isolated_env(settings, work / "real", AF_DB_NAME)
         shape = dag_shape(devstack.Stack(real_env).airflow_env(), work)
         say(f"shape of {DAG_ID}: {len(shape['shape'])} tasks, {shape['timetable']} ({shape['summary']}), "
             f"start {shape['start_date']}, max_active_runs {shape['max_active_runs']}, retries {shape['retries']}")
@@ -348,11 +347,11 @@ def bench_main(args) -> int:
         real = measure(AirflowClient(base, "admin", password), DAG_ID, args.weeks, args.max_active_runs,
                        args.timeout, "real")
         figures["real"] = real
-        _devstack_down(real_env)
+        bench.stack_down(real_env, say, "the real stack")
         real_up = False
 
         # ---- the no-op DAG of the same shape, on a stack of the same processes
-        noop_env = stack_env(settings, work / "noop", NOOP_AF_DB_NAME)
+        noop_env = devstack.isolated_env(settings, work / "noop", NOOP_AF_DB_NAME)
         base = f"http://127.0.0.1:{noop_env['AIRFLOW_PORT']}"
         say(f"starting the floor's stack (DAGs folder {noop_dags}) on {base}")
         t0 = time.monotonic()
@@ -375,35 +374,17 @@ def bench_main(args) -> int:
         return 0 if ok else 3
     finally:
         if real_up:
-            _devstack_down(real_env)
+            bench.stack_down(real_env, say, "the real stack")
         if floor_stack is not None:
             say("taking the floor's stack down")
             try:
                 devstack.down(floor_stack)
             except Exception as exc:  # noqa: BLE001 - report, keep cleaning
                 say(f"could not stop the floor's stack: {exc}")
-        for name in (DB_NAME, AF_DB_NAME, NOOP_AF_DB_NAME):
-            try:
-                bench.drop_database(server, name)
-            except Exception as exc:  # noqa: BLE001 - report, keep cleaning
-                say(f"could not drop {name}: {exc}")
+        bench.drop_databases(server, (DB_NAME, AF_DB_NAME, NOOP_AF_DB_NAME), say)
         say(f"dropped {DB_NAME}, {AF_DB_NAME} and {NOOP_AF_DB_NAME}")
         shutil.rmtree(work, ignore_errors=True)
-        if server.embedded_datadir is not None:
-            from include import embedded_pg
-
-            embedded_pg.stop(server.embedded_datadir)
-
-
-def _devstack_down(env: dict[str, str]) -> None:
-    say("taking the real stack down")
-    try:
-        down = subprocess.run([sys.executable, "-m", "include.devstack", "down"], env=env, cwd=PROJECT_ROOT,
-                              capture_output=True, text=True, timeout=300)
-        if down.returncode != 0:
-            say(f"devstack down exited {down.returncode}: {down.stderr.strip()[-300:]}")
-    except subprocess.TimeoutExpired:
-        say("devstack down timed out")
+        bench.stop_embedded(server)
 
 
 def build_parser() -> argparse.ArgumentParser:

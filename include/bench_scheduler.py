@@ -90,9 +90,9 @@ def measure(server, bench_database: str, shape: list[dict], period_end: str, run
             noop_source: str, noop_dag_id: str, dag_id: str) -> dict:
     """Both DAGs through the scheduler; {"dag_run": medians, "orchestration_floor": medians, ...}."""
     from include.airflow_api import AirflowClient
-    from include.bench import BenchError, _admin_connect
-    from include.bench_api import stack_env
-    from include.bench_backfill import _devstack_down, start_floor_stack
+    from include.bench import BenchError, _admin_connect, stack_down
+    from include.bench_backfill import start_floor_stack
+    from include.devstack import isolated_env
 
     dags = work / "sched_dags"
     dags.mkdir(parents=True, exist_ok=True)
@@ -104,7 +104,7 @@ def measure(server, bench_database: str, shape: list[dict], period_end: str, run
     with admin.cursor() as cur:
         cur.execute(f'DROP DATABASE IF EXISTS "{AF_DB_NAME}" WITH (FORCE)')
         cur.execute(f'CREATE DATABASE "{AF_DB_NAME}"')
-    env = stack_env(server.database(bench_database), work / "sched", AF_DB_NAME)
+    env = isolated_env(server.database(bench_database), work / "sched", AF_DB_NAME)
     env["INVESTOR_TIMEZONE"] = "UTC"
     env["DATA_TEAM_EMAILS"] = "data-team@example.com"
     result: dict = {}
@@ -157,7 +157,7 @@ def measure(server, bench_database: str, shape: list[dict], period_end: str, run
         result["snapshot_period"] = snapshot["period"]
         return result
     finally:
-        _devstack_down(env)
+        stack_down(env, say)
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{AF_DB_NAME}" WITH (FORCE)')
         admin.close()

@@ -54,6 +54,35 @@ def api_server_workers(env: dict[str, str]) -> int:
     return int(raw)
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def isolated_env(settings: PostgresSettings, root: Path, airflow_db: str) -> dict[str, str]:
+    """The environment of a second, throw-away stack (benchmarks, tests): source data and metrics
+    store in ``settings``' database, Airflow's metadata in ``airflow_db`` on the same server,
+    state, archive and staging under ``root``, free ports, the pipeline's own run skipped.
+    Inherited ``DB_*``/``AIRFLOW*``/``SMTP_*``/``INVESTOR_*`` settings are dropped."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "AIRFLOW", "SMTP_", "INVESTOR_"))}
+    env.update({
+        "CFX_STATE_DIR": str(root / "state"),
+        "DB_HOST": settings.host, "DB_PORT": str(settings.port), "DB_NAME": settings.dbname,
+        "DB_USER": settings.user or "", "AIRFLOW_DB_NAME": airflow_db,
+        "AIRFLOW_PORT": str(free_port()), "DEMO_SMTP_PORT": str(free_port()),
+        "INVESTOR_ARCHIVE_DIR": str(root / "archive"),
+        "INVESTOR_STAGING_DIR": str(root / "staging"),
+        "DEMO_SKIP_PIPELINE": "1",
+    })
+    if settings.password:
+        env["DB_PASSWORD"] = settings.password
+    return env
+
+
 def _say(message: str) -> None:
     print(f"[demo] {message}", flush=True)
 

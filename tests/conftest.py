@@ -38,15 +38,7 @@ atexit.register(shutil.rmtree, _AIRFLOW_HOME, True)
 from include import embedded_pg  # noqa: E402
 from include.config import PostgresSettings  # noqa: E402
 from include.db import connect  # noqa: E402
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (127.0.0.1)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from include.devstack import free_port  # noqa: E402, F401 - the tests import it from here
 
 
 def _server_settings() -> tuple[PostgresSettings, str]:
@@ -95,6 +87,36 @@ def temporary_database(server: PostgresSettings, prefix: str = "cfx_t"):
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@contextlib.contextmanager
+def demo_stack(server: PostgresSettings, root: Path, prefix: str, prepare=None):
+    """The run command's stack (``python -m include.devstack up``, ``DEMO_SKIP_PIPELINE=1``) on two
+    fresh databases of ``server`` — source data and metrics store; Airflow's metadata — with its
+    state, archive and staging under ``root``. ``prepare(settings)`` loads the source data first.
+    Yields ``(env, settings, client, admin password)``; the stack is taken down and both databases
+    dropped afterwards."""
+    import json
+    import subprocess
+
+    from include.airflow_api import AirflowClient
+    from include.devstack import isolated_env
+
+    with temporary_database(server, prefix) as settings, temporary_database(server, f"{prefix}_af") as airflow_db:
+        if prepare is not None:
+            prepare(settings)
+        env = isolated_env(settings, root, airflow_db.dbname)
+        up = subprocess.run([sys.executable, "-m", "include.devstack", "up"], env=env, cwd=PROJECT_ROOT,
+                            capture_output=True, text=True, timeout=600)
+        try:
+            assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+            password = json.loads((root / "state" / "secrets.json").read_text())["admin_password"]
+            client = AirflowClient(f"http://127.0.0.1:{env['AIRFLOW_PORT']}", "admin", password)
+            client.wait_for_dag("investor_metrics")
+            yield env, settings, client, password
+        finally:
+            subprocess.run([sys.executable, "-m", "include.devstack", "down"], env=env, cwd=PROJECT_ROOT,
+                           capture_output=True, timeout=300)
 
 
 @pytest.fixture(scope="session")

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -29,10 +27,8 @@ from pathlib import Path
 import pytest
 
 from include import generator
-from include.airflow_api import AirflowClient
 from include.config import PostgresSettings
-from include.db import connect
-from tests.conftest import PROJECT_ROOT, free_port
+from tests.conftest import demo_stack
 from tests.test_investor_api import LATEST_END, XSS_TITLE, fill_store, fixture_alerts, fixture_snapshots
 
 pytestmark = pytest.mark.stack
@@ -137,44 +133,16 @@ def stack(pg_server: PostgresSettings, tmp_path_factory):
     """The demo stack against a fresh database whose metrics store holds the fixture data."""
     chromium_path()  # no Chromium: fail now, not after starting a stack
     base = tmp_path_factory.mktemp("investor-page")
-    source = f"cfx_page_{secrets.token_hex(3)}"
-    admin = connect(pg_server)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{source}"')
-        cur.execute(f'CREATE DATABASE "{source}_af"')
-    settings = PostgresSettings(pg_server.host, pg_server.port, source, pg_server.user, pg_server.password)
-    # A small source data set, so that `up` does not load the full demo one.
-    generator.load(settings, end=datetime(2026, 11, 22, 9, tzinfo=timezone.utc), span_days=21, seed=7,
-                   progress=False)
-    fill_store(settings)
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "AIRFLOW", "SMTP_", "INVESTOR_"))}
-    env.update({
-        "CFX_STATE_DIR": str(base / "state"),
-        "DB_HOST": pg_server.host, "DB_PORT": str(pg_server.port), "DB_NAME": source,
-        "DB_USER": pg_server.user or "", "DB_PASSWORD": pg_server.password or "",
-        "AIRFLOW_DB_NAME": f"{source}_af",
-        "AIRFLOW_PORT": str(free_port()), "DEMO_SMTP_PORT": str(free_port()),
-        "INVESTOR_ARCHIVE_DIR": str(base / "archive"),
-        "DEMO_SKIP_PIPELINE": "1",
-    })
-    up = subprocess.run([sys.executable, "-m", "include.devstack", "up"], env=env, cwd=PROJECT_ROOT,
-                        capture_output=True, text=True, timeout=600)
-    try:
-        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
-        password = json.loads((base / "state" / "secrets.json").read_text())["admin_password"]
-        base_url = f"http://127.0.0.1:{env['AIRFLOW_PORT']}"
-        client = AirflowClient(base_url, "admin", password)
-        client.wait_for_dag("investor_metrics")
-        yield {"base_url": base_url, "client": client, "password": password, "base": base}
-    finally:
-        subprocess.run([sys.executable, "-m", "include.devstack", "down"], env=env, cwd=PROJECT_ROOT,
-                       capture_output=True, timeout=300)
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{source}" WITH (FORCE)')
-            cur.execute(f'DROP DATABASE IF EXISTS "{source}_af" WITH (FORCE)')
-        admin.close()
+    def load(settings):
+        # A small source data set, so that `up` does not load the full demo one.
+        generator.load(settings, end=datetime(2026, 11, 22, 9, tzinfo=timezone.utc), span_days=21, seed=7,
+                       progress=False)
+        fill_store(settings)
+
+    with demo_stack(pg_server, base, "cfx_page", load) as (env, _settings, client, password):
+        yield {"base_url": f"http://127.0.0.1:{env['AIRFLOW_PORT']}", "client": client, "password": password,
+               "base": base}
 
 
 @pytest.fixture()

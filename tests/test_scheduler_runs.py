@@ -9,10 +9,6 @@ manual runs with params.
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import subprocess
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,10 +16,9 @@ from pathlib import Path
 import pytest
 
 from include import generator
-from include.airflow_api import AirflowClient
 from include.config import PostgresSettings
 from include.db import connect
-from tests.conftest import PROJECT_ROOT, free_port
+from tests.conftest import demo_stack
 
 pytestmark = pytest.mark.stack
 
@@ -34,41 +29,13 @@ BACKFILL_WEEK_ENDS = ["2026-10-11", "2026-10-18", "2026-10-25", "2026-11-01", "2
 @pytest.fixture(scope="module")
 def stack(pg_server: PostgresSettings, tmp_path_factory):
     base = tmp_path_factory.mktemp("scheduler")
-    source = f"cfx_sched_{secrets.token_hex(3)}"
-    admin = connect(pg_server)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{source}"')
-        cur.execute(f'CREATE DATABASE "{source}_af"')
-    settings = PostgresSettings(pg_server.host, pg_server.port, source, pg_server.user, pg_server.password)
-    generator.load(settings, end=DATA_END, span_days=120, seed=5, progress=False)
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "AIRFLOW", "SMTP_", "INVESTOR_"))}
-    env.update({
-        "CFX_STATE_DIR": str(base / "state"),
-        "DB_HOST": pg_server.host, "DB_PORT": str(pg_server.port), "DB_NAME": source,
-        "DB_USER": pg_server.user or "", "AIRFLOW_DB_NAME": f"{source}_af",
-        "AIRFLOW_PORT": str(free_port()), "DEMO_SMTP_PORT": str(free_port()),
-        "INVESTOR_ARCHIVE_DIR": str(base / "archive"),
-        "INVESTOR_STAGING_DIR": str(base / "staging"),
-        "DEMO_SKIP_PIPELINE": "1",
-    })
-    up = subprocess.run([sys.executable, "-m", "include.devstack", "up"], env=env, cwd=PROJECT_ROOT,
-                        capture_output=True, text=True, timeout=600)
-    assert up.returncode == 0, up.stdout + up.stderr
-    password = json.loads((base / "state" / "secrets.json").read_text())["admin_password"]
-    client = AirflowClient(f"http://127.0.0.1:{env['AIRFLOW_PORT']}", "admin", password)
-    client.wait_for_dag("investor_metrics")
-    try:
+    def load(settings):
+        generator.load(settings, end=DATA_END, span_days=120, seed=5, progress=False)
+
+    with demo_stack(pg_server, base, "cfx_sched", load) as (_env, settings, client, _password):
         yield {"client": client, "archive": base / "archive", "outbox": base / "state" / "outbox",
                "settings": settings, "state": base / "state"}
-    finally:
-        subprocess.run([sys.executable, "-m", "include.devstack", "down"], env=env, cwd=PROJECT_ROOT,
-                       capture_output=True, timeout=300)
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{source}" WITH (FORCE)')
-            cur.execute(f'DROP DATABASE IF EXISTS "{source}_af" WITH (FORCE)')
-        admin.close()
 
 
 def _wait_runs(client, predicate, expected: int, timeout: float = 900) -> list[dict]:
