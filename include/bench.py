@@ -1071,7 +1071,7 @@ def bench_main(args) -> int:
             noop_source = NOOP_DAG_TEMPLATE.format(dag_id=DAG_ID, noop_id=NOOP_DAG_ID,
                                                    shape=[(t["task_id"], t["upstream"]) for t in shape])
             figures["scheduler"] = bench_scheduler.measure(
-                server, DATASETS["bench"], shape, END_ISO, args.sched_runs, root, noop_source, NOOP_DAG_ID, DAG_ID)
+                server, DATASETS["bench"], END_ISO, args.sched_runs, root, noop_source, NOOP_DAG_ID, DAG_ID)
 
         if "bench2x" in scales:
             say("each step in its own process (peak memory), doubled event tables")

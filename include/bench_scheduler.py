@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import statistics
 import time
 from datetime import datetime
 from pathlib import Path
@@ -76,21 +75,11 @@ def run_figures(client, dag_id: str, run: dict) -> dict:
             "tasks": tasks}
 
 
-def _median(runs: list[dict]) -> dict:
-    task_ids = list(runs[0]["tasks"])
-    tasks = {}
-    for t in task_ids:
-        values = [r["tasks"][t]["seconds"] for r in runs if r["tasks"].get(t, {}).get("seconds") is not None]
-        tasks[t] = statistics.median(values) if values else None
-    return {"seconds": statistics.median(r["seconds"] for r in runs), "tasks": tasks, "runs": len(runs),
-            "all_seconds": [r["seconds"] for r in runs], "raw": runs}
-
-
-def measure(server, bench_database: str, shape: list[dict], period_end: str, runs: int, work: Path,
+def measure(server, bench_database: str, period_end: str, runs: int, work: Path,
             noop_source: str, noop_dag_id: str, dag_id: str) -> dict:
     """Both DAGs through the scheduler; {"dag_run": medians, "orchestration_floor": medians, ...}."""
     from include.airflow_api import AirflowClient
-    from include.bench import BenchError, _admin_connect, stack_down
+    from include.bench import BenchError, _admin_connect, _median_runs, stack_down
     from include.bench_backfill import start_floor_stack
     from include.devstack import isolated_env
 
@@ -152,7 +141,7 @@ def measure(server, bench_database: str, shape: list[dict], period_end: str, run
                     raise BenchError(f"{d} run {figures['run_id']} ended {figures['state']}: {failed}")
                 bucket.append(figures)
                 say(f"  {label} {i + 1}/{runs}: {figures['seconds']:.2f} s (queued {figures['queued_seconds']:.2f} s)")
-        result.update(dag_run=_median(real_runs), orchestration_floor=_median(noop_runs))
+        result.update(dag_run=_median_runs(real_runs), orchestration_floor=_median_runs(noop_runs))
         snapshot = json.loads((work / "sched" / "archive" / "metrics_snapshot.json").read_text())
         result["snapshot_period"] = snapshot["period"]
         return result
