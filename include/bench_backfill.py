@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -188,6 +190,36 @@ def _runs(client, dag_id: str, run_type: str) -> list[dict]:
         offset += 100
 
 
+def _task_seconds(client, dag_id: str) -> dict[str, dict]:
+    """Per task of the backfill's runs: median and total of Airflow's task durations (queued →
+    running is not in them: that is the scheduler's and the executor's share)."""
+    durations: dict[str, list[float]] = {}
+    offset = 0
+    while True:
+        page = client.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/~/taskInstances?limit=100&offset={offset}"
+                                     f"&run_id_prefix_pattern=backfill__")["task_instances"]
+        for ti in page:
+            if ti.get("duration") is not None:
+                durations.setdefault(ti["task_id"], []).append(float(ti["duration"]))
+        if len(page) < 100:
+            break
+        offset += 100
+    return {task: {"median_s": statistics.median(values), "total_s": sum(values), "n": len(values)}
+            for task, values in durations.items()}
+
+
+def _cpu_busy_seconds() -> float | None:
+    """CPU time the whole machine has spent busy since boot (user, nice, system, irq, softirq,
+    steal; /proc/stat), in seconds; None off Linux. The benchmark runs alone, so the difference
+    across a backfill is what the stack, PostgreSQL and the tasks cost together."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    except (OSError, ValueError):
+        return None
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
@@ -219,6 +251,7 @@ def measure(client, dag_id: str, weeks: int, max_active_runs: int, timeout: floa
 
     first = LAST_LOGICAL - timedelta(weeks=weeks - 1)
     load_before = _load()
+    cpu_before = _cpu_busy_seconds()
     began = time.monotonic()
     client.create_backfill(dag_id, iso(first), iso(LAST_LOGICAL), max_active_runs=max_active_runs)
     say(f"{label}: backfill created: {weeks} weeks, logical dates {iso(first)} → {iso(LAST_LOGICAL)}, "
@@ -238,6 +271,7 @@ def measure(client, dag_id: str, weeks: int, max_active_runs: int, timeout: floa
             say(f"{label}: {ok}/{weeks} done" + (f", {bad} failed" if bad else "") + f" after {now - began:.0f} s")
             shown, last_print = (ok, bad), now
         time.sleep(1)
+    cpu_after = _cpu_busy_seconds()
     load_after = _load()
     runs = _runs(client, dag_id, "backfill")
     durations = sorted((_dt(r["end_date"]) - _dt(r["start_date"])).total_seconds() for r in runs
@@ -250,6 +284,8 @@ def measure(client, dag_id: str, weeks: int, max_active_runs: int, timeout: floa
         "run_min_s": durations[0] if durations else None, "run_max_s": durations[-1] if durations else None,
         "scheduled_run_s": sched_s[0] if sched_s else None, "scheduled_run_state": sched[0]["state"],
         "load_before": load_before, "load_after": load_after,
+        "tasks": _task_seconds(client, dag_id),
+        "cpu_busy_s": None if cpu_before is None or cpu_after is None else cpu_after - cpu_before,
     }
     say(f"{label}: {ok} succeeded, {bad} failed in {wall:.1f} s ({result['runs_per_min']:.1f} runs/min)")
     return result
@@ -282,6 +318,12 @@ def report(real: dict, noop: dict, args, mach: dict, origin: str, shape: dict) -
         p50 = f"{r['run_median_s']:.1f}" if r["run_median_s"] is not None else "—"
         print(f"{name:<40}{r['success']:>8}{r['failed']:>7}{r['seconds']:>9.1f}{r['runs_per_min']:>9.1f}"
               f"{p50:>10}{span:>15}  {r['load_before']} → {r['load_after']}")
+    if real.get("cpu_busy_s") is not None and noop.get("cpu_busy_s") is not None:
+        for name, r in ((DAG_ID, real), (f"{NOOP_DAG_ID} (no-op)", noop)):
+            print(f"{name:<40} machine CPU busy {r['cpu_busy_s']:7.1f} s = {r['cpu_busy_s'] / r['weeks']:.2f} s/week, "
+                  f"{r['cpu_busy_s'] / (r['seconds'] * mach['nproc']):.0%} of {mach['nproc']} CPUs")
+    print()
+    print_task_table(real, noop, shape)
     print()
     print(f"ratio real / no-op = {real['seconds']:.1f} / {noop['seconds']:.1f} = {ratio:.2f}   "
           f"target ≤ {RATIO_TARGET}: {'MET' if ratio <= RATIO_TARGET else 'MISSED'}")
@@ -298,6 +340,24 @@ def report(real: dict, noop: dict, args, mach: dict, origin: str, shape: dict) -
     print(f"  not timed: the scheduled run of the latest week, unpaused first (real {_f(real['scheduled_run_s'])} s, "
           f"no-op {_f(noop['scheduled_run_s'])} s)")
     return ok
+
+
+def print_task_table(real: dict, noop: dict, shape: dict) -> None:
+    """Where a run's time goes, task by task (Airflow's task durations, start to end)."""
+    real_tasks, noop_tasks = real.get("tasks") or {}, noop.get("tasks") or {}
+    if not real_tasks or not noop_tasks:
+        return
+    header = f"{'task (duration, s)':<32}{'real p50':>9}{'no-op p50':>10}{'real sum':>10}{'no-op sum':>10}"
+    print(header)
+    print("-" * len(header))
+    order = [task_id for task_id, _upstream in shape["shape"]] if shape.get("shape") else sorted(real_tasks)
+    for task in order:
+        r, n = real_tasks.get(task), noop_tasks.get(task)
+        if r is None or n is None:
+            continue
+        print(f"{task:<32}{r['median_s']:>9.2f}{n['median_s']:>10.2f}{r['total_s']:>10.1f}{n['total_s']:>10.1f}")
+    print(f"{'all tasks':<32}{'':>9}{'':>10}{sum(t['total_s'] for t in real_tasks.values()):>10.1f}"
+          f"{sum(t['total_s'] for t in noop_tasks.values()):>10.1f}")
 
 
 def _f(x) -> str:

@@ -321,15 +321,50 @@ def test_each_rule_counts_its_bad_rows(with_bad_rows, table, column, rule, bad_s
 
 
 def test_a_passing_period_fetches_no_samples_and_no_duplicate_counts(shared_clean_db):
-    # The screening pass (BOOLEAN_ONLY, uniqueness as count(DISTINCT id) == count(id)) settles a
-    # clean period: no sample of unexpected values, no window function counting duplicated rows.
+    # The screening pass (one SQL expectation per table: every rule as a predicate, uniqueness as
+    # count(DISTINCT id) < count(id)) settles a clean period: no per-rule expectation, no sample of
+    # unexpected values, no window function counting duplicated rows.
     with _statements() as sent:
         result = _validate(shared_clean_db, services=["api", "web"])
 
     assert result.success and result.warnings == []
     assert [s for s in sent if SAMPLE_QUERY in s or WINDOW_COUNT in s] == []
-    distinct_counts = [s for s in sent if "count(DISTINCT" in s and "distinct_values.count" in s]
-    assert len(distinct_counts) == 6  # one per source table: its id
+    per_rule = [s for s in sent if "unexpected_count" in s and any(f"FROM {t}" in s for t in SOURCE_TABLES)]
+    assert per_rule == []
+    ids = {"customers": "customer_id", "subscriptions": "subscription_id", "leads": "lead_id",
+           "nps_responses": "response_id", "usage_events": "event_id", "ai_requests": "request_id"}
+    for table, column in ids.items():
+        screening = [s for s in sent if f"count(DISTINCT {column}) < count({column})" in s]
+        # GX's UnexpectedRowsExpectation: the rows (at most 200), then their count
+        assert len(screening) == 2, (table, screening)
+        assert all(f"FROM {table}" in s for s in screening)
+    # the windows are in the SQL: e.g. ai_requests' period, usage_events' 14 days
+    assert any("requested_at >= '2026-11-15 09:00:00+00:00' AND requested_at < '2026-11-22 09:00:00+00:00'" in s
+               for s in sent)
+    assert any("occurred_at >= '2026-11-08 09:00:00+00:00'" in s for s in sent)
+
+
+def test_screening_sql_has_a_predicate_for_every_kind_of_check():
+    from include.validate import Check, _screening_query
+
+    checks = [
+        Check("t", "id", "id unique", "ExpectColumnValuesToBeUnique", {"column": "id"}),
+        Check("t", "a", "a not null", "ExpectColumnValuesToNotBeNull", {"column": "a"}),
+        Check("t", "b", "b in set", "ExpectColumnValuesToBeInSet", {"column": "b", "value_set": ["x", "it's"]}),
+        Check("t", "c", "c range", "ExpectColumnValuesToBeBetween", {"column": "c", "min_value": 0, "max_value": 10}),
+        Check("t", "d", "d > e", "ExpectColumnPairValuesAToBeGreaterThanB",
+              {"column_A": "d", "column_B": "e", "or_equal": False}),
+        Check("t", "f", "f >= g", "ExpectColumnPairValuesAToBeGreaterThanB",
+              {"column_A": "f", "column_B": "g", "or_equal": True}),
+    ]
+    sql = _screening_query(checks, "ts < '2026-11-22 09:00:00+00:00'")
+    assert sql == (
+        "SELECT s.* FROM (SELECT count(*) FILTER (WHERE a IS NULL OR b NOT IN ('x', 'it''s') OR c < 0 OR c > 10"
+        " OR NOT (d > e) OR NOT (f >= g)) AS bad_rows, count(DISTINCT id) < count(id) AS duplicate_ids_0"
+        " FROM {batch} WHERE ts < '2026-11-22 09:00:00+00:00') AS s WHERE s.bad_rows > 0 OR s.duplicate_ids_0"
+    )
+    with pytest.raises(ValueError, match="no screening SQL for ExpectColumnValuesToMatchRegex"):
+        _screening_query([Check("t", "a", "r", "ExpectColumnValuesToMatchRegex", {"column": "a"})], None)
 
 
 def test_a_duplicated_id_is_counted_exactly_and_only_its_table_is_checked_again(with_bad_rows):
@@ -517,3 +552,41 @@ def test_report_of_a_failing_period_has_one_result_per_asset_with_the_counts(wit
                                     "service_health_coverage"])
     assert len(list(validations.rglob("*.html"))) == len(pages)
     assert "2 unexpected values found" in pages["usage_events"].read_text()
+
+
+def test_data_docs_templates_are_compiled_once_into_the_bytecode_cache(shared_clean_db, tmp_path, monkeypatch):
+    from include import gx_docs
+
+    cache = tmp_path / "jinja"
+    monkeypatch.setenv(gx_docs.CACHE_DIR_ENV, str(cache))
+    monkeypatch.setattr(gx_docs, "_cache", None)
+    monkeypatch.setattr(gx_docs, "_cache_failed", False)
+
+    first = _validate(shared_clean_db, report_dir=tmp_path / "reports")
+
+    compiled = sorted(p.name for p in cache.iterdir())
+    assert len(compiled) > 10  # the page, index and component templates GX renders
+    assert all(name.endswith(".cache") for name in compiled)  # no half-written temporary file left
+    stamps = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
+    second = _validate(shared_clean_db, report_dir=tmp_path / "reports")
+    # the second report loaded every template from the cache: nothing compiled or written again
+    assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == stamps
+    assert first.report_path == second.report_path
+    html = Path(second.report_path).read_text()
+    for table in SOURCE_TABLES:
+        assert table in html
+
+
+def test_data_docs_without_a_usable_cache_directory_are_still_written(shared_clean_db, tmp_path, monkeypatch, caplog):
+    from include import gx_docs
+
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    monkeypatch.setenv(gx_docs.CACHE_DIR_ENV, str(not_a_dir / "jinja"))
+    monkeypatch.setattr(gx_docs, "_cache", None)
+    monkeypatch.setattr(gx_docs, "_cache_failed", False)
+
+    result = _validate(shared_clean_db, report_dir=tmp_path / "reports")
+
+    assert Path(result.report_path).is_file()
+    assert "no Jinja bytecode cache" in caplog.text
