@@ -24,7 +24,8 @@ DAG reports on the week that ends at that moment, **[end − 7 calendar days, en
 6. `send_alert_notifications` e-mails each critical/high alert on its own, then
    `send_weekly_summary` e-mails the summary (KPIs vs last week, 12-week charts, alerts, the
    snapshot attached) to `INVESTOR_EMAILS` — exactly once per period (send log in
-   `investor_metrics.send_log`). Backfills and on-demand runs without `send_email` skip both.
+   `investor_metrics.send_log`). Backfills and on-demand runs without `send_email` skip both:
+   `archive_snapshot` marks them skipped (as a ShortCircuitOperator would), so they never start.
    A validation failure e-mails `DATA_TEAM_EMAILS` (if set), never the investors.
 
 **Run types.** Scheduled: the week ending at the data-interval end. Backfill

@@ -246,8 +246,32 @@ def archive_snapshot(context, snapshot_path: str) -> dict:
         conn.close()
     shutil.rmtree(run_staging_dir(context).removeprefix("file://"), ignore_errors=True)
     log.info("archived %s; latest snapshot is the period ending %s", period_file, latest["period"]["end"])
-    return {"period_file": period_file, "latest_period_end": latest["period"]["end"],
-            "period_end": to_utc(period.end).isoformat()}
+    result = {"period_file": period_file, "latest_period_end": latest["period"]["end"],
+              "period_end": to_utc(period.end).isoformat()}
+    _skip_emails_unless_sent(context, result)
+    return result
+
+
+def _skip_emails_unless_sent(context, result) -> None:
+    """In a run that e-mails nobody (a backfill, an on-demand run without ``send_email``), mark
+    the e-mail tasks downstream skipped from here, as Airflow's ShortCircuitOperator does: no
+    worker then starts a process only for it to skip itself. (A task that skips itself is also
+    slow to report it: its supervisor only sends the state after the process is reaped, up to
+    ``[workers] min_heartbeat_interval`` (5 s) later, and the run waits for it.) Each e-mail task
+    still checks ``email_decision`` itself, for when it is cleared and run alone.
+
+    ``result`` is pushed as this task's return value first: the skip ends the task without it."""
+    reason = email_decision(context)
+    if not reason:
+        return
+    from airflow.sdk.exceptions import DownstreamTasksSkipped
+
+    downstream = sorted(context["task"].get_flat_relative_ids(upstream=False))
+    if not downstream:
+        return
+    context["ti"].xcom_push("return_value", result)
+    log.info("no e-mail: %s; skipping %s", reason, ", ".join(downstream))
+    raise DownstreamTasksSkipped(tasks=downstream)
 
 
 # ------------------------------------------------------------------------- e-mail (SPEC section 8)
