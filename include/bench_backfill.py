@@ -199,7 +199,7 @@ def _task_seconds(client, dag_id: str) -> dict[str, dict]:
         page = client.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/~/taskInstances?limit=100&offset={offset}"
                                      f"&run_id_prefix_pattern=backfill__")["task_instances"]
         for ti in page:
-            if ti.get("duration") is not None:
+            if ti.get("duration") is not None and ti.get("start_date"):  # a task skipped unstarted has none
                 durations.setdefault(ti["task_id"], []).append(float(ti["duration"]))
         if len(page) < 100:
             break
@@ -353,9 +353,11 @@ def print_task_table(real: dict, noop: dict, shape: dict) -> None:
     order = [task_id for task_id, _upstream in shape["shape"]] if shape.get("shape") else sorted(real_tasks)
     for task in order:
         r, n = real_tasks.get(task), noop_tasks.get(task)
-        if r is None or n is None:
-            continue
-        print(f"{task:<32}{r['median_s']:>9.2f}{n['median_s']:>10.2f}{r['total_s']:>10.1f}{n['total_s']:>10.1f}")
+        real_cols = f"{r['median_s']:>9.2f}" if r else f"{'—':>9}"
+        noop_cols = f"{n['median_s']:>10.2f}" if n else f"{'—':>10}"
+        sums = f"{r['total_s'] if r else 0:>10.1f}{n['total_s'] if n else 0:>10.1f}"
+        note = "" if r and n else "  (never started: skipped)"
+        print(f"{task:<32}{real_cols}{noop_cols}{sums}{note}")
     print(f"{'all tasks':<32}{'':>9}{'':>10}{sum(t['total_s'] for t in real_tasks.values()):>10.1f}"
           f"{sum(t['total_s'] for t in noop_tasks.values()):>10.1f}")
 

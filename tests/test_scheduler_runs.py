@@ -12,6 +12,7 @@ import json
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -70,6 +71,13 @@ def test_backfill_manual_and_reprocess_through_the_scheduler(stack):
         assert snap["period"]["type"] == "backfill"
         assert snap["period"]["end"] == f"{day}T09:00:00Z"
     assert json.loads((archive / "metrics_snapshot.json").read_text())["period"]["end"] == latest_end
+    # archive_snapshot skipped the e-mail tasks of every backfill run: skipped, and never started
+    for run in runs:
+        tis = client.request("GET", f"/api/v2/dags/investor_metrics/dagRuns/{quote(run['dag_run_id'], safe='')}"
+                                    "/taskInstances")["task_instances"]
+        states = {ti["task_id"]: (ti["state"], ti["hostname"] or None) for ti in tis}
+        assert states["send_alert_notifications"] == states["send_weekly_summary"] == ("skipped", None), states
+        assert states["archive_snapshot"][0] == "success"
 
     # The executor imported the pipeline's libraries before forking: every validate_data task
     # process found Great Expectations already there (include/executor.py).
