@@ -73,6 +73,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -634,12 +635,25 @@ class _Obj:
         self.__dict__.update(kw)
 
 
-def stand_in_context(task: str) -> dict:
-    """What the pipeline functions read from the Airflow context, for a manual run."""
+def stand_in_context(task: str, downstream: Iterable[str] = (), pushed: dict | None = None) -> dict:
+    """What the pipeline functions read from the Airflow context, for a manual run: ``downstream``
+    the task's downstream task ids, ``pushed`` collects what it pushes to XCom itself."""
     dag_run = _Obj(run_type="manual", run_id="bench__steps", dag_id=DAG_ID, data_interval_end=None,
                    run_after=END, logical_date=None)
+    pushed = {} if pushed is None else pushed
     return {"dag_run": dag_run, "params": {"period_end": END_ISO, "send_email": False},
-            "task": _Obj(task_id=task), "run_id": dag_run.run_id}
+            "task": _Obj(task_id=task, get_flat_relative_ids=lambda upstream=False: set(downstream)),
+            "ti": _Obj(xcom_push=pushed.__setitem__), "run_id": dag_run.run_id}
+
+
+def _downstream(shape: dict[str, dict], task: str) -> set[str]:
+    """Every task downstream of ``task`` in the shape (``upstream`` lists of each task)."""
+    found: set[str] = set()
+    frontier = {task}
+    while frontier:
+        frontier = {t for t, spec in shape.items() if set(spec["upstream"]) & frontier} - found
+        found |= frontier
+    return found
 
 
 def _capture_sql(statements: list[dict]) -> None:
@@ -676,7 +690,8 @@ def step_main(task: str, work: Path, profile: bool) -> int:
     if function is None:
         raise BenchError(f"include.pipeline has no function {task}() for the DAG task {task}")
     inputs = [json.loads((work / f"{t}.result.json").read_text())["value"] for t in shape[task]["args"]]
-    context = stand_in_context(task)
+    pushed: dict = {}
+    context = stand_in_context(task, _downstream(shape, task), pushed)
     statements: list[dict] = []
     if task == VALIDATE_TASK:
         _capture_sql(statements)
@@ -685,6 +700,8 @@ def step_main(task: str, work: Path, profile: bool) -> int:
         try:
             return function(context, *inputs), False
         except Exception as exc:
+            if type(exc).__name__ == "DownstreamTasksSkipped":  # done, and it skips the e-mail tasks
+                return pushed.get("return_value"), False
             if type(exc).__name__ != "AirflowSkipException":
                 raise
             return None, True
