@@ -179,31 +179,31 @@ def _count(client, dag_id: str, run_type: str, state: str | None = None) -> int:
     return client.request("GET", f"/api/v2/dags/{dag_id}/dagRuns?{query}")["total_entries"]
 
 
-def _runs(client, dag_id: str, run_type: str) -> list[dict]:
+def _all_pages(client, path: str, key: str) -> list[dict]:
+    """Every item of a paginated list endpoint (``path`` with its query, without limit/offset)."""
     out, offset = [], 0
     while True:
-        page = client.request("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100&offset={offset}"
-                                     f"&run_type={run_type}&order_by=logical_date")["dag_runs"]
+        page = client.request("GET", f"{path}&limit=100&offset={offset}")[key]
         out += page
         if len(page) < 100:
             return out
         offset += 100
 
 
+def _runs(client, dag_id: str, run_type: str) -> list[dict]:
+    return _all_pages(client, f"/api/v2/dags/{dag_id}/dagRuns?run_type={run_type}&order_by=logical_date",
+                      "dag_runs")
+
+
 def _task_seconds(client, dag_id: str) -> dict[str, dict]:
     """Per task of the backfill's runs: median and total of Airflow's task durations (queued →
     running is not in them: that is the scheduler's and the executor's share)."""
     durations: dict[str, list[float]] = {}
-    offset = 0
-    while True:
-        page = client.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/~/taskInstances?limit=100&offset={offset}"
-                                     f"&run_id_prefix_pattern=backfill__")["task_instances"]
-        for ti in page:
-            if ti.get("duration") is not None and ti.get("start_date"):  # a task skipped unstarted has none
-                durations.setdefault(ti["task_id"], []).append(float(ti["duration"]))
-        if len(page) < 100:
-            break
-        offset += 100
+    tis = _all_pages(client, f"/api/v2/dags/{dag_id}/dagRuns/~/taskInstances?run_id_prefix_pattern=backfill__",
+                     "task_instances")
+    for ti in tis:
+        if ti.get("duration") is not None and ti.get("start_date"):  # a task skipped unstarted has none
+            durations.setdefault(ti["task_id"], []).append(float(ti["duration"]))
     return {task: {"median_s": statistics.median(values), "total_s": sum(values), "n": len(values)}
             for task, values in durations.items()}
 

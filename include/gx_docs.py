@@ -47,20 +47,20 @@ def bytecode_cache() -> BytecodeCache | None:
     return _cache
 
 
-class CachedJinjaPageView(DefaultJinjaPageView):
+class _BytecodeCached:
+    """Mixin for a GX Jinja view: its environment gets the process's bytecode cache."""
+
+    def __init__(self, custom_styles_directory=None, custom_views_directory=None) -> None:
+        super().__init__(custom_styles_directory, custom_views_directory)
+        self.env.bytecode_cache = bytecode_cache()
+
+
+class CachedJinjaPageView(_BytecodeCached, DefaultJinjaPageView):
     """GX's page view (validation results, suites), its templates' bytecode cached."""
 
-    def __init__(self, custom_styles_directory=None, custom_views_directory=None) -> None:
-        super().__init__(custom_styles_directory, custom_views_directory)
-        self.env.bytecode_cache = bytecode_cache()
 
-
-class CachedJinjaIndexPageView(DefaultJinjaIndexPageView):
+class CachedJinjaIndexPageView(_BytecodeCached, DefaultJinjaIndexPageView):
     """GX's index page view, its templates' bytecode cached."""
-
-    def __init__(self, custom_styles_directory=None, custom_views_directory=None) -> None:
-        super().__init__(custom_styles_directory, custom_views_directory)
-        self.env.bytecode_cache = bytecode_cache()
 
 
 def view_config(index: bool = False) -> dict:

@@ -55,6 +55,7 @@ no progress bars. Great Expectations is imported inside the functions (it takes 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import os
@@ -279,28 +280,25 @@ def _screening_query(checks: Sequence[Check], where: str | None) -> str:
     tests/test_validate.py breaks every rule and checks that the screening sends it to the exact
     pass; an unknown expectation class is an error here, never a silent pass.
     """
-    from sqlalchemy.dialects import postgresql
-
-    quote = postgresql.dialect().identifier_preparer.quote
     bad_row, duplicates, exists = [], [], []
     for check in checks:
         kwargs = check.kwargs
         if check.expectation == "ExpectColumnValuesToNotBeNull":
-            bad_row.append(f"{quote(kwargs['column'])} IS NULL")
+            bad_row.append(f"{_quote(kwargs['column'])} IS NULL")
         elif check.expectation == "ExpectColumnValuesToBeInSet":
             values = ", ".join(_sql_literal(value) for value in kwargs["value_set"])
-            bad_row.append(f"{quote(kwargs['column'])} NOT IN ({values})")
+            bad_row.append(f"{_quote(kwargs['column'])} NOT IN ({values})")
         elif check.expectation == "ExpectColumnValuesToBeBetween":
-            column = quote(kwargs["column"])
+            column = _quote(kwargs["column"])
             if kwargs.get("min_value") is not None:
                 bad_row.append(f"{column} < {_sql_literal(kwargs['min_value'])}")
             if kwargs.get("max_value") is not None:
                 bad_row.append(f"{column} > {_sql_literal(kwargs['max_value'])}")
         elif check.expectation == "ExpectColumnPairValuesAToBeGreaterThanB":
             operator = ">=" if kwargs["or_equal"] else ">"
-            bad_row.append(f"NOT ({quote(kwargs['column_A'])} {operator} {quote(kwargs['column_B'])})")
+            bad_row.append(f"NOT ({_quote(kwargs['column_A'])} {operator} {_quote(kwargs['column_B'])})")
         elif check.expectation == "ExpectColumnValuesToBeUnique":
-            column = quote(kwargs["column"])
+            column = _quote(kwargs["column"])
             duplicates.append(f"count(DISTINCT {column}) < count({column})")
         elif check.expectation == "UnexpectedRowsExpectation":
             exists.append(f"EXISTS ({kwargs['unexpected_rows_query']})")
@@ -319,29 +317,49 @@ def _screening_query(checks: Sequence[Check], where: str | None) -> str:
     return f"SELECT s.* FROM ({inner}) AS s WHERE {' OR '.join(failing)}"
 
 
-def _window_sql(table: str, windows: Mapping[str, Any]) -> str | None:
-    """``_window_condition`` as SQL text (None: all rows)."""
+def _window_bounds(table: str, windows: Mapping[str, Any]):
+    """``table``'s window in the period: (column, from or None, to), or None for all rows."""
     window = WINDOWS[table]
     if window is None:
         return None
+    column, lower, upper = window
+    return column, (windows[lower] if lower is not None else None), windows[upper]
+
+
+def _window_sql(table: str, windows: Mapping[str, Any]) -> str | None:
+    """``_window_condition`` as SQL text (None: all rows)."""
+    bounds = _window_bounds(table, windows)
+    if bounds is None:
+        return None
+    column, lower, upper = bounds
+    condition = f"{_quote(column)} < {_sql_literal(to_utc(upper))}"
+    if lower is not None:
+        condition = f"{_quote(column)} >= {_sql_literal(to_utc(lower))} AND {condition}"
+    return condition
+
+
+@functools.cache
+def _pg_dialect():
+    """SQLAlchemy's PostgreSQL dialect, for rendering the SQL text GX is given."""
     from sqlalchemy.dialects import postgresql
 
-    column, lower, upper = window
-    column = postgresql.dialect().identifier_preparer.quote(column)
-    condition = f"{column} < {_sql_literal(to_utc(windows[upper]))}"
-    if lower is not None:
-        condition = f"{column} >= {_sql_literal(to_utc(windows[lower]))} AND {condition}"
-    return condition
+    return postgresql.dialect()
+
+
+def _render(clause) -> str:
+    """A SQLAlchemy clause as PostgreSQL text, its values inlined as literals."""
+    return str(clause.compile(dialect=_pg_dialect(), compile_kwargs={"literal_binds": True}))
+
+
+def _quote(identifier: str) -> str:
+    return _pg_dialect().identifier_preparer.quote(identifier)
 
 
 def _sql_literal(value: Any) -> str:
     """``value`` as a PostgreSQL literal (SQLAlchemy's rendering: quoted and escaped)."""
     import sqlalchemy as sa
-    from sqlalchemy.dialects import postgresql
 
-    type_ = sa.DateTime(timezone=True) if hasattr(value, "tzinfo") else None
-    literal = sa.literal(value, type_) if type_ is not None else sa.literal(value)
-    return str(literal.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    return _render(sa.literal(value, sa.DateTime(timezone=True) if hasattr(value, "tzinfo") else None))
 
 
 # --- running GX --------------------------------------------------------------------------------
@@ -500,16 +518,16 @@ def plan_assets(
 
 def _window_condition(table: str, windows: Mapping[str, Any]):
     """The GX row condition selecting ``table``'s rows of the period (None: all rows)."""
-    window = WINDOWS[table]
-    if window is None:
+    bounds = _window_bounds(table, windows)
+    if bounds is None:
         return None
     from great_expectations.expectations.row_conditions import Column
 
-    column, lower, upper = window
+    column, lower, upper = bounds
     # GX keeps the bounds as ISO strings; PostgreSQL reads them as timestamptz (see _gx_url).
-    condition = Column(column) < windows[upper].isoformat()
+    condition = Column(column) < upper.isoformat()
     if lower is not None:
-        condition = (Column(column) >= windows[lower].isoformat()) & condition
+        condition = (Column(column) >= lower.isoformat()) & condition
     return condition
 
 
@@ -752,18 +770,16 @@ def _asset_query(sql_file: str, params: Mapping[str, Any]) -> str:
             binds.append(sa.bindparam(name, to_utc(value), type_=sa.DateTime(timezone=True)))
         else:
             binds.append(sa.bindparam(name, value))
-    compiled = text.bindparams(*binds).compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
-    return str(compiled)
+    return _render(text.bindparams(*binds))
 
 
 def _source_tables_query(tables: Iterable[str]) -> str:
     """One row: for each existing source table, a boolean column named after it, true when the
     table has at least one row (an EXISTS probe: no full count of a large table)."""
     import sqlalchemy as sa
-    from sqlalchemy.dialects import postgresql
 
     probes = [sa.exists(sa.select(sa.literal_column("1")).select_from(sa.table(t))).label(t) for t in tables]
-    return str(sa.select(*probes).compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    return _render(sa.select(*probes))
 
 
 def _ephemeral_context(site_dir: Path | None):
