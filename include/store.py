@@ -87,9 +87,15 @@ def store_period(conn, snapshot: dict, *, period_start: datetime, period_end: da
                                                            series=series)
         conn.commit()
     except Exception:
-        conn.rollback()
+        _rollback(conn)
         raise
     return stored
+
+
+def _rollback(conn) -> None:
+    """Roll back, unless the connection is gone (the server rolled back already)."""
+    if not getattr(conn, "closed", False):
+        conn.rollback()
 
 
 def publish_committed(conn, *, period_end: datetime, series: str = "weekly",
@@ -115,7 +121,7 @@ def publish_committed(conn, *, period_end: datetime, series: str = "weekly",
             write_latest(latest)
         conn.commit()
     except Exception:
-        conn.rollback()
+        _rollback(conn)
         raise
     finally:
         if not getattr(conn, "closed", False):  # a lost connection has released the lock already
