@@ -379,6 +379,34 @@ def test_a_rerun_removes_an_alert_that_no_longer_fires(metrics_db):
         conn.close()
 
 
+def test_a_rerun_keeps_an_emailed_alert_as_superseded(metrics_db):
+    """SPEC 6: an alert that was e-mailed (notified, or a delivered send-log row) and that a rerun no
+    longer raises is kept with superseded_at; it is not a current alert; raised again, it is."""
+    conn = connect(metrics_db)
+    try:
+        first = {a["rule"]: a for a in alerts.upsert_alerts(conn, period_alerts(END, **BAD_WEEK), run_id="r1",
+                                                             period_end=END)}
+        alerts.mark_notified(conn, [first["uptime_below_target"]["id"]])
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO investor_metrics.send_log (kind, send_key, status) VALUES ('alert', %s, 'sent')",
+                        (first["ai_accuracy_below_target"]["id"],))
+        conn.commit()
+        assert alerts.upsert_alerts(conn, [], run_id="r2", period_end=END) == []
+        assert alerts.alerts_for_period(conn, END) == []
+        kept = {a["rule"]: a for a in alerts.all_alerts(conn)}
+        assert set(kept) == {"uptime_below_target", "ai_accuracy_below_target"}  # mrr growth: deleted
+        assert all(a["superseded_at"] for a in kept.values())
+        superseded_at = kept["uptime_below_target"]["superseded_at"]
+        alerts.upsert_alerts(conn, [], run_id="r3", period_end=END)  # a second rerun keeps the instant
+        assert {a["rule"]: a["superseded_at"] for a in alerts.all_alerts(conn)}["uptime_below_target"] == superseded_at
+        again = alerts.upsert_alerts(conn, period_alerts(END, system_health__uptime_percentage=98.0), run_id="r4",
+                                     period_end=END)
+        assert [a["id"] for a in alerts.alerts_for_period(conn, END)] == [first["uptime_below_target"]["id"]]
+        assert again[0]["notified"] is True and "superseded_at" not in again[0]
+    finally:
+        conn.close()
+
+
 def on_demand_alerts(end: datetime, **values) -> list[dict]:
     snap = with_values(healthy_snapshot(iso_utc(end)), **values)
     snap["period"]["type"] = "on_demand"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
+import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -203,3 +206,38 @@ def test_migration_of_a_snapshots_table_keyed_by_period_end(fresh_database):
         assert store.snapshot_for(conn, week_end, series="on_demand")["financial"]["mrr"] == 9.0
     finally:
         conn.close()
+
+
+# --------------------------------------------------------------------------- permissions, staging
+def test_archive_files_and_folders_are_not_world_readable(tmp_path, monkeypatch):
+    old = archive.os.umask(0o002)  # a permissive umask must not leak into the archive
+    try:
+        location = str(tmp_path / "investors")
+        end = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)
+        week = archive.write_period_file(location, _snapshot(end, "weekly"), end)
+        report = archive.write_period_file(location, _snapshot(end, "on_demand"), end)
+        latest = archive.write_latest(location, _snapshot(end, "weekly"))
+    finally:
+        archive.os.umask(old)
+    for path in (week, report, latest):
+        assert oct(os.stat(path.removeprefix("file://")).st_mode & 0o777) == oct(archive.FILE_MODE), path
+    for folder in (tmp_path / "investors", tmp_path / "investors" / "on_demand"):
+        assert oct(os.stat(folder).st_mode & 0o777) == oct(archive.DIR_MODE), folder
+
+
+def test_old_staging_folders_are_cleaned_never_the_running_ones(tmp_path, monkeypatch):
+    from include import pipeline
+
+    monkeypatch.setenv("INVESTOR_STAGING_DIR", str(tmp_path))
+    context = {"dag_run": type("R", (), {"run_id": "scheduled__now", "dag_id": "investor_metrics"})()}
+    own = Path(pipeline.run_staging_dir(context))
+    old_run, recent_run = own.parent / "scheduled__old", own.parent / "manual__recent"
+    for folder in (own, old_run, recent_run):
+        (folder / "business").mkdir(parents=True)
+    now = time.time()
+    ancient = now - 8 * 86400
+    for folder in (own, old_run):
+        os.utime(folder, (ancient, ancient))
+    os.utime(recent_run, (now - 86400, now - 86400))
+    assert pipeline.clean_old_staging(context, now=now) == [str(old_run)]
+    assert own.is_dir() and recent_run.is_dir() and not old_run.exists()
