@@ -17,10 +17,11 @@ DAG reports on the week that ends at that moment, **[end − 7 calendar days, en
    utilisation, at-risk, uptime, AI usage);
 4. `evaluate_alerts` applies the alert rules (`include/alerts.py`: uptime, critical failure,
    MRR growth, churn spike against the 8 previous weeks, API response time, AI accuracy, degraded
-   services; thresholds overridable) and records them in `investor_metrics.alerts`;
-5. `archive_snapshot` writes `metrics_YYYY-MM-DD_HH-MM-SS.json`, stores the snapshot in
-   `investor_metrics.snapshots`, refreshes `metrics_snapshot.json` (always the latest period) and
-   `alert_history.json`;
+   services; thresholds overridable) and stages the snapshot with its alerts;
+5. `archive_snapshot` stores the snapshot and its alerts in `investor_metrics.snapshots` /
+   `investor_metrics.alerts` (one transaction under the period's lock), then, from the committed
+   store, writes `metrics_YYYY-MM-DD_HH-MM-SS.json` (on-demand reports: `on_demand/...`),
+   `metrics_snapshot.json` (always the latest period) and `alert_history.json`;
 6. `send_alert_notifications` e-mails each critical/high alert on its own, then
    `send_weekly_summary` e-mails the summary (KPIs vs last week, 12-week charts, alerts, the
    snapshot attached) to `INVESTOR_EMAILS` — exactly once per period (send log in

@@ -57,14 +57,18 @@ An alert (``evaluate``; times ISO 8601 UTC with ``Z``, like the snapshot)::
     {"id", "rule", "severity", "category", "title", "message", "metric", "value", "threshold",
      "period_start", "period_end", "triggered_at"}
 
-The store (``investor_metrics.alerts``) adds ``run_id`` and ``notified`` (and for probe incidents
-``service`` / ``resolved_at``, present only when set). ``upsert_alerts`` is an UPSERT on the dedup
-key (a rerun updates the row, ``notified`` stays true once true). Given ``period_end``, it also
-deletes the weekly-rule alerts of that period that no longer fire, in the same transaction: the
-store then holds exactly what the latest evaluation of the period found (an alert that a corrected
-source no longer supports should not stay in the investors' history; the send log keeps any e-mail
-that was sent). Concurrent runs of different periods touch different keys; runs of the same period
-serialise on a per-period advisory lock.
+The store (``investor_metrics.alerts``) adds ``run_id``, ``notified`` and ``series`` (``weekly`` or
+``on_demand``; and, present only when set, ``service`` / ``resolved_at`` for probe incidents and
+``superseded_at``). An on-demand report's alerts have their own identity: dedup key
+``"<rule>|on_demand|<period end>"``, so an on-demand run at a week's end never touches the week's
+alerts. ``upsert_alerts`` is an UPSERT on the dedup key (a rerun updates the row, ``notified`` stays
+true once true). Given ``period_end``, the alerts are the period's whole evaluation: the period's
+rule alerts that no longer fire are retired in the same transaction — one that was e-mailed
+(``notified``, or a delivered send-log row) is kept and marked ``superseded_at``, any other is
+deleted. Superseded alerts are not current (``alerts_for_period`` leaves them out) but stay in the
+history. Runs of the same period serialise on the period's advisory lock (``lock_period``), the
+one under which the pipeline stores a period's snapshot and alerts together
+(``store.store_period``), so the current alerts are always those of the snapshot stored last.
 
 ``alert_history.json`` (``publish_alert_history``) is regenerated from the store under an advisory
 lock, so the last writer writes the full, current history. Its shape::

@@ -392,7 +392,7 @@ def _skip(reason: str):
 
 def send_alert_notifications(context) -> list[str]:
     """Critical and high alerts of the period, each on its own message, once (send log)."""
-    from include import alerts, notify
+    from include import alerts, notify, store
 
     reason = email_decision(context)
     if reason:
@@ -400,7 +400,7 @@ def send_alert_notifications(context) -> list[str]:
     period = run_period(context)
     conn = _metrics_conn()
     try:
-        fired = alerts.alerts_for_period(conn, period.end)
+        fired = alerts.alerts_for_period(conn, period.end, series=store.series_of(period.type))
         sent = notify.send_alert_notifications(
             conn, fired, run_id=context["dag_run"].run_id, airflow_url=airflow_run_url(context),
             tz=config.investor_timezone(),
@@ -424,7 +424,7 @@ def send_weekly_summary(context) -> bool:
     period = run_period(context)
     conn = _metrics_conn()
     try:
-        snapshot = store.snapshot_for(conn, period.end)
+        snapshot = store.snapshot_for(conn, period.end, series=store.series_of(period.type))
         if snapshot is None:
             raise RuntimeError(f"no stored snapshot for the period ending {period.end.isoformat()}")
         weeks = store.history(conn, 12, until=period.end, types=("weekly", "backfill"))
