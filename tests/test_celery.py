@@ -57,7 +57,7 @@ pytestmark = [pytest.mark.stack, pytest.mark.timeout(1800)]
 DAG_ID = "investor_metrics"
 DATA_END = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)
 PERIOD_END = "2026-11-22T09:00:00Z"
-PERIOD_FILE = "metrics_2026-11-22_09-00-00.json"
+PERIOD_FILE = "on_demand/metrics_2026-11-22_09-00-00.json"  # manual runs: on-demand reports (SPEC 2)
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_DB = int(os.environ.get("CFX_TEST_REDIS_DB", "7"))
 STARTUP_TIMEOUT = 300

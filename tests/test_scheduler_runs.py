@@ -115,7 +115,7 @@ def test_backfill_manual_and_reprocess_through_the_scheduler(stack):
     client.trigger("investor_metrics", conf={"period_end": "2026-11-19T12:00:00Z"})
     manual = _wait_runs(client, lambda r: r["run_type"] == "manual", 1)
     assert [r["state"] for r in manual] == ["success"]
-    older = json.loads((archive / "metrics_2026-11-19_12-00-00.json").read_text())
+    older = json.loads((archive / "on_demand" / "metrics_2026-11-19_12-00-00.json").read_text())
     assert older["period"] == {"start": "2026-11-12T12:00:00Z", "end": "2026-11-19T12:00:00Z", "type": "on_demand"}
     assert json.loads((archive / "metrics_snapshot.json").read_text())["period"]["end"] == latest_end
 
