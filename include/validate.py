@@ -15,8 +15,11 @@ queries (does each table have a row, health-check coverage per service).
 
 Outcomes:
 
-- a *failure* (the run must stop): a rule of section 3 broken by some rows, with the exact number
-  of bad rows (GX's ``unexpected_count``); a source table missing, or without any row at all;
+- a *failure* (the run must stop): a source table missing; a column of section 3 missing or of an
+  incompatible type (``SOURCE_COLUMNS``, read from ``information_schema`` before any row is
+  checked; such a table's rows are then not checked); a rule of section 3 broken by some rows,
+  with the exact number of bad rows (GX's ``unexpected_count``) — ids not null and unique,
+  ``amount_cents`` between 0 and ``MAX_AMOUNT_CENTS`` included; a source table without any row;
 - a *warning* (carried into the snapshot's ``data_quality``): a source table with no row in the
   period's window (a thin-history week still gets its snapshot); a service whose health checks
   cover less than 90 % of the period's 5-minute probe rounds; no health check in the period; the
@@ -83,6 +86,8 @@ WARNING = "warning"
 
 # Rule names that are not per-row rules of section 3.
 RULE_TABLE_EXISTS = "table exists"
+RULE_COLUMN_EXISTS = "column exists"
+RULE_COLUMN_TYPE = "column type"
 RULE_TABLE_HAS_ROWS = "table has rows"
 RULE_ROWS_IN_WINDOW = "rows in the period's window"
 RULE_PROBE_COVERAGE = f"probe coverage >= {MIN_PROBE_COVERAGE_PCT:g}%"
@@ -134,7 +139,67 @@ class ValidationResult:
         return {"success": self.success, "warnings": [w["message"] for w in self.warnings]}
 
 
+# --- the columns and their types (checked before any row) -------------------------------------
+
+# A column's kind → the information_schema data types that are compatible with it, and how the
+# message names what was expected. Timestamps must carry their zone: a ``timestamp without time
+# zone`` is read in the session's zone and would shift every window.
+COLUMN_KINDS: dict[str, tuple[frozenset[str], str]] = {
+    "id": (frozenset({"smallint", "integer", "bigint"}), "an integer type (bigint)"),
+    "money": (frozenset({"smallint", "integer", "bigint"}), "an integer type (bigint, cents)"),
+    "small integer": (frozenset({"smallint", "integer"}), "smallint or integer"),
+    "text": (frozenset({"text", "character varying"}), "text"),
+    "timestamptz": (frozenset({"timestamp with time zone"}), "timestamp with time zone (timestamptz)"),
+    "boolean": (frozenset({"boolean"}), "boolean"),
+}
+
+# SPEC section 3, column by column.
+SOURCE_COLUMNS: dict[str, dict[str, str]] = {
+    "customers": {"customer_id": "id", "name": "text", "plan": "text", "created_at": "timestamptz"},
+    "subscriptions": {
+        "subscription_id": "id", "customer_id": "id", "plan": "text", "billing_interval": "text",
+        "amount_cents": "money", "started_at": "timestamptz", "ended_at": "timestamptz",
+    },
+    "leads": {"lead_id": "id", "source": "text", "created_at": "timestamptz", "converted_at": "timestamptz",
+              "customer_id": "id"},
+    "nps_responses": {"response_id": "id", "customer_id": "id", "score": "small integer",
+                      "responded_at": "timestamptz"},
+    "usage_events": {"event_id": "id", "customer_id": "id", "user_id": "id", "event_type": "text",
+                     "occurred_at": "timestamptz"},
+    "ai_requests": {
+        "request_id": "id", "customer_id": "id", "provider": "text", "request_type": "text",
+        "requested_at": "timestamptz", "latency_ms": "small integer", "cache_hit": "boolean", "status": "text",
+        "feedback": "text",
+    },
+}
+
+
+def column_findings(found: Mapping[str, Mapping[str, str]]) -> list[dict]:
+    """Failures for the columns of SPEC section 3 that are missing or of an incompatible type;
+    ``found``: per existing source table, its columns' information_schema ``data_type``."""
+    findings = []
+    for table, columns in SOURCE_COLUMNS.items():
+        if table not in found:
+            continue  # reported as a missing table
+        for column, kind in columns.items():
+            allowed, expected = COLUMN_KINDS[kind]
+            actual = found[table].get(column)
+            if actual is None:
+                findings.append(_finding(FAILURE, table, column, RULE_COLUMN_EXISTS, None,
+                                         f"{table}.{column}: column does not exist (expected {expected})"))
+            elif actual not in allowed:
+                findings.append(_finding(FAILURE, table, column, RULE_COLUMN_TYPE, None,
+                                         f"{table}.{column}: column type is {actual}, expected {expected}"))
+    return findings
+
+
 # --- the rules ---------------------------------------------------------------------------------
+
+# The largest amount_cents accepted: $10 billion a month for one subscription, beyond any real
+# plan. Below it every sum stays exact in int64 at any realistic count of subscriptions, and
+# include/metrics.py stays exact beyond (Python integers) or refuses a figure a JSON number cannot
+# carry to the cent (MoneyRangeError).
+MAX_AMOUNT_CENTS = 10**12
 
 # Which rows of each source table a period uses: (timestamp column, from, to), the bounds being
 # keys of period_windows(), None = unbounded; half-open [from, to). The extract step's windows.
@@ -162,9 +227,10 @@ class Check:
 
 def _unique(table: str, column: str) -> list[Check]:
     # GX counts every row whose id occurs more than once (both rows of a duplicated pair); a null
-    # id is no duplicate. The screening pass asks count(DISTINCT id) < count(id) instead (nulls
-    # left out alike), one aggregate rather than GX's window function over every row.
-    return [Check(table, column, "id unique", "ExpectColumnValuesToBeUnique", {"column": column})]
+    # id is no duplicate, it breaks "id not null". The screening pass asks count(DISTINCT id) <
+    # count(id) instead (nulls left out alike), one aggregate rather than GX's window function.
+    return [Check(table, column, "id unique", "ExpectColumnValuesToBeUnique", {"column": column}),
+            *_not_null(table, column, "id not null")]
 
 
 def _not_null(table: str, column: str, rule: str = "not null") -> list[Check]:
@@ -219,6 +285,9 @@ def row_checks(windows: Mapping[str, Any]) -> dict[str, list[Check]]:
             *_customer_exists(windows),
             *_in_set("subscriptions", "billing_interval", ("month", "year"), "interval in (month, year)"),
             *_between("subscriptions", "amount_cents", "amount >= 0", min_value=0),
+            # nulls are counted by "amount >= 0" already
+            Check("subscriptions", "amount_cents", f"amount <= {MAX_AMOUNT_CENTS}", "ExpectColumnValuesToBeBetween",
+                  {"column": "amount_cents", "max_value": MAX_AMOUNT_CENTS}),
             *_after("subscriptions", "ended_at", "started_at", "ended_at null or > started_at", or_equal=False),
         ],
         "leads": [
@@ -413,6 +482,11 @@ def validate_period(
     for table in SOURCE_TABLES:
         if table not in present_sources:
             findings.append(_finding(FAILURE, table, None, RULE_TABLE_EXISTS, None, f"{table}: table does not exist"))
+    # Columns and types first: the rows of a table whose columns are not the contract's are not
+    # checked (a rule on them would prove nothing, or fail on the SQL).
+    schema_findings = column_findings(_source_columns(source_url, sorted(present_sources)))
+    findings.extend(schema_findings)
+    present_sources -= {finding["table"] for finding in schema_findings}
     if not health_present:
         findings.append(
             _finding(WARNING, HEALTH_TABLE, None, RULE_TABLE_EXISTS, None,
@@ -746,6 +820,22 @@ def _existing_tables(url: str, names: Sequence[str]) -> set[str]:
             return {row[0] for row in rows}
     finally:
         engine.dispose()
+
+
+def _source_columns(url: str, tables: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Per table, ``{column: information_schema data_type}``."""
+    import sqlalchemy as sa
+
+    found: dict[str, dict[str, str]] = {table: {} for table in tables}
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            for table, column, data_type in conn.execute(sa.text(read_sql("validate_source_columns.sql")),
+                                                         {"names": list(tables)}):
+                found[table][column] = data_type
+    finally:
+        engine.dispose()
+    return found
 
 
 def _strip_comments(sql: str) -> str:
