@@ -52,7 +52,7 @@ for those that did not.
 into a :class:`DataValidationError` whose message names table, column, rule and bad-row count.
 With ``report_dir`` the GX Data Docs (HTML) of the validation are written to
 ``<report_dir>/<period end, UTC, YYYY-MM-DD_HH-MM-SS>/index.html``; a rerun of the period replaces
-that folder. GX runs with an in-memory (ephemeral) context: no ``gx/`` folder, no usage statistics,
+that folder. The report is not world-readable: folders 0750 (``report_dir`` too), files 0640. GX runs with an in-memory (ephemeral) context: no ``gx/`` folder, no usage statistics,
 no progress bars. Great Expectations is imported inside the functions (it takes seconds).
 """
 
@@ -499,8 +499,9 @@ def validate_period(
     if report_dir is not None:
         site_dir = Path(report_dir).expanduser().resolve() / to_utc(period.end).strftime(_STAMP_FORMAT)
         site_dir.parent.mkdir(parents=True, exist_ok=True)
+        _restrict(site_dir.parent)
+        # mkdtemp makes it private (0700) while GX writes into it; opened to the group when done
         build_dir = Path(tempfile.mkdtemp(prefix=f".{site_dir.name}.", dir=site_dir.parent))
-        build_dir.chmod(0o755)  # mkdtemp makes it private; the report is for the data team to read
     try:
         context = _ephemeral_context(build_dir)
         run_id = _run_id(period)
@@ -523,6 +524,7 @@ def validate_period(
 
         if build_dir is not None:
             context.build_data_docs(site_names=[DATA_DOCS_SITE])
+            _restrict_tree(build_dir)
             _replace_dir(build_dir, site_dir)
             build_dir = None
             report_path = str(site_dir / "index.html")
@@ -915,6 +917,25 @@ def _run_id(period: Period):
     from great_expectations.core.run_identifier import RunIdentifier
 
     return RunIdentifier(run_name=f"period_end_{to_utc(period.end).strftime(_STAMP_FORMAT)}")
+
+
+REPORT_DIR_MODE = 0o750  # the data team (owner and group) read the report; nobody else
+REPORT_FILE_MODE = 0o640
+
+
+def _restrict(directory: Path) -> None:
+    try:
+        directory.chmod(REPORT_DIR_MODE)
+    except OSError as exc:  # a folder of another owner: its own mode stands, say so
+        log.warning("could not make %s private to its group: %s", directory, exc)
+
+
+def _restrict_tree(root: Path) -> None:
+    """Folders 0750, files 0640 under ``root`` (a Data Docs report is not world-readable)."""
+    for folder, _dirs, files in os.walk(root):
+        os.chmod(folder, REPORT_DIR_MODE)
+        for name in files:
+            os.chmod(os.path.join(folder, name), REPORT_FILE_MODE)
 
 
 def _replace_dir(built: Path, final: Path) -> None:

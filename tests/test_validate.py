@@ -679,3 +679,22 @@ def test_data_docs_without_a_usable_cache_directory_are_still_written(shared_cle
 
     assert Path(result.report_path).is_file()
     assert "no Jinja bytecode cache" in caplog.text
+
+
+def test_the_data_docs_are_not_world_readable(shared_clean_db, tmp_path):
+    import os
+    import stat
+
+    reports = tmp_path / "reports"
+    old_umask = os.umask(0o022)  # the usual umask: GX alone would write 0755 folders, 0644 files
+    try:
+        result = _validate(shared_clean_db, report_dir=reports)
+    finally:
+        os.umask(old_umask)
+
+    modes = {Path(folder): stat.S_IMODE(os.stat(folder).st_mode) for folder, _d, _f in os.walk(reports)}
+    files = {Path(folder, name): stat.S_IMODE(os.stat(Path(folder, name)).st_mode)
+             for folder, _d, names in os.walk(reports) for name in names}
+    assert Path(result.report_path) in files and len(files) > 10
+    assert set(modes.values()) == {0o750}, modes
+    assert set(files.values()) == {0o640}, {p: oct(m) for p, m in files.items() if m != 0o640}
