@@ -476,17 +476,10 @@ def validate_period(
     source_url = _gx_url(sqlalchemy_url)
     health_url = _gx_url(health_sqlalchemy_url) if health_sqlalchemy_url is not None else source_url
 
-    findings: list[dict] = []
-    present_sources = _existing_tables(source_url, SOURCE_TABLES)
+    # Tables, columns and types first: the rows of a table whose columns are not the contract's
+    # are not checked (a rule on them would prove nothing, or fail on the SQL).
+    present_sources, findings = _schema_findings(source_url, SOURCE_TABLES)
     health_present = bool(_existing_tables(health_url, (HEALTH_TABLE,)))
-    for table in SOURCE_TABLES:
-        if table not in present_sources:
-            findings.append(_finding(FAILURE, table, None, RULE_TABLE_EXISTS, None, f"{table}: table does not exist"))
-    # Columns and types first: the rows of a table whose columns are not the contract's are not
-    # checked (a rule on them would prove nothing, or fail on the SQL).
-    schema_findings = column_findings(_source_columns(source_url, sorted(present_sources)))
-    findings.extend(schema_findings)
-    present_sources -= {finding["table"] for finding in schema_findings}
     if not health_present:
         findings.append(
             _finding(WARNING, HEALTH_TABLE, None, RULE_TABLE_EXISTS, None,
@@ -547,6 +540,24 @@ def validate_period(
         iso_utc(period.start), iso_utc(period.end), result.seconds, len(failures), len(warnings),
     )
     return result
+
+
+def _schema_findings(url: str, tables: Sequence[str]) -> tuple[set[str], list[dict]]:
+    """(the tables whose rows can be checked, the failures: tables missing, columns missing or
+    of an incompatible type)."""
+    present = _existing_tables(url, tables)
+    findings = [_finding(FAILURE, table, None, RULE_TABLE_EXISTS, None, f"{table}: table does not exist")
+                for table in tables if table not in present]
+    findings += column_findings(_source_columns(url, sorted(present)))
+    return present - {finding["table"] for finding in findings}, findings
+
+
+def require_source_schema(sqlalchemy_url, tables: Sequence[str] = SOURCE_TABLES, period: Period | None = None) -> None:
+    """Raise :class:`DataValidationError` (the validation's message) when a source table of
+    ``tables`` is missing or a column of SPEC section 3 is missing or of an incompatible type.
+    Cheap (two catalog queries): for a step that reads the source before the validation does."""
+    _present, findings = _schema_findings(_gx_url(sqlalchemy_url), tables)
+    ValidationResult(success=not findings, failures=_merge(findings), period=period).raise_for_failures()
 
 
 def plan_assets(

@@ -698,3 +698,20 @@ def test_the_data_docs_are_not_world_readable(shared_clean_db, tmp_path):
     assert Path(result.report_path) in files and len(files) > 10
     assert set(modes.values()) == {0o750}, modes
     assert set(files.values()) == {0o640}, {p: oct(m) for p, m in files.items() if m != 0o640}
+
+
+def test_require_source_schema_for_a_step_that_reads_before_the_validation(clean_db):
+    from include.validate import require_source_schema
+
+    url = clean_db.sqlalchemy_url()
+    require_source_schema(url)  # the contract's schema: nothing raised
+    _execute(clean_db, "DROP TABLE leads; ALTER TABLE ai_requests ALTER COLUMN requested_at TYPE timestamp")
+
+    with pytest.raises(DataValidationError) as raised:
+        require_source_schema(url, period=PERIOD)
+    assert [(f["table"], f["column"], f["rule"]) for f in raised.value.failures] == [
+        ("leads", None, "table exists"), ("ai_requests", "requested_at", "column type")]
+    assert "leads: table does not exist" in str(raised.value)
+    assert ("ai_requests.requested_at: column type is timestamp without time zone, expected timestamp with time "
+            "zone (timestamptz)") in str(raised.value)
+    require_source_schema(url, ("customers", "subscriptions"))  # only the tables a step reads
