@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,6 +29,19 @@ DEFAULT_DB_NAME = "chatterfix_cmms"
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
+
+
+@contextmanager
+def settings_fail_the_task() -> Iterator[None]:
+    """Around a task body: a ``ConfigError`` fails the task at once, without retries (Airflow's
+    ``AirflowFailException``), its message naming the variable — a wrong setting does not fix
+    itself between retries, and waiting out 3 retries only hides it."""
+    try:
+        yield
+    except ConfigError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"configuration error: {exc}") from exc
 
 
 def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -132,8 +147,28 @@ def parse_address_list(raw: str | None, name: str, *, required: bool = True) -> 
     return items
 
 
+SERVICE_URL_SCHEMES = ("http", "https", "tcp")  # tcp://host:port: the probe DAG's TCP check
+
+
+def check_service_url(url: str, where: str) -> str:
+    """``url`` when the probe DAG can probe it (http(s)://host..., tcp://host:port), else a
+    ``ConfigError`` naming ``where`` (the variable and the service)."""
+    # a URL with a user or a query may hold a secret: not repeated in the message
+    shown = "the URL" if re.search(r"[@?]", url) else repr(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {shown} is not a URL ({exc})") from None
+    if parts.scheme.lower() not in SERVICE_URL_SCHEMES or not parts.hostname:
+        raise ConfigError(f"{where}: {shown} is not a URL such as https://host/health or tcp://host:port")
+    if parts.scheme.lower() == "tcp" and port is None:
+        raise ConfigError(f"{where}: {shown} needs a port (tcp://host:port)")
+    return url
+
+
 def parse_service_list(raw: str | None, name: str = "HEALTH_CHECK_SERVICES") -> dict[str, str]:
-    """``name=url,name=url`` → ``{name: url}`` (order kept)."""
+    """``name=url,name=url`` → ``{name: url}`` (order kept); each URL must be probeable."""
     services: dict[str, str] = {}
     for item in (raw or "").split(","):
         item = item.strip()
@@ -147,7 +182,7 @@ def parse_service_list(raw: str | None, name: str = "HEALTH_CHECK_SERVICES") -> 
             raise ConfigError(f"{name} service name {service!r} may only hold letters, digits, _ . -")
         if service in services:
             raise ConfigError(f"{name} names service {service!r} twice")
-        services[service] = url
+        services[service] = check_service_url(url, f"{name} service {service!r}")
     return services
 
 

@@ -8,7 +8,12 @@ Inputs are the frames of ``include/extract.py`` (its docstring has their contrac
 
 Exact money: a subscription's MRR is kept as an integer number of *twelfths of a cent* (a monthly
 amount × 12, a yearly amount × 1), so sums and differences are exact; it becomes dollars only at
-the end, rounded to cents half away from zero (``ROUND_HALF_UP``). Percentages and ratios are also
+the end, rounded to cents half away from zero (``ROUND_HALF_UP``). The integers are int64 (numpy,
+vectorised) when no sum or difference of the frame's MRR can leave int64 (24 × the largest
+|amount| × the rows ≤ 2^63 − 1: always at the bench's scale), else Python integers (an object
+column), so no bigint amount ever wraps. A dollar figure that a JSON number (a float) cannot carry
+to the cent (beyond ~$10^13) is refused with ``MoneyRangeError``, never rounded silently; the
+validation step's ceiling on ``amount_cents`` keeps real data far below that. Percentages and ratios are also
 computed exactly (fractions) and rounded once, the same way, to 2 decimals; a rate whose
 denominator is 0 is ``None``. Millisecond figures are rounded to 2 decimals. Thresholds
 (``status``, ``churn_risk``, ``growth_trajectory``) compare the reported, rounded percentages, so a
@@ -84,6 +89,14 @@ from include.period import Period, iso_utc, to_utc
 TWELFTHS_PER_DOLLAR = 12 * 100
 MRR_FACTOR = {"month": 12, "year": 1}  # amount_cents → twelfths of a cent per month
 UNKNOWN_PROVIDER = "unknown"
+INT64_MAX = int(np.iinfo(np.int64).max)
+# A sum of MRR, or the difference of two such sums (movements), never exceeds 2 x 12 x the sum
+# of |amount_cents| over the frame: within int64 below this, the vectorised path is exact.
+_INT64_HEADROOM = 2 * MRR_FACTOR["month"]
+
+
+class MoneyRangeError(ValueError):
+    """A money figure too large to be reported exactly to the cent (SPEC section 5)."""
 
 
 # --- rounding: the one place numbers become reported values -------------------------------------
@@ -91,14 +104,26 @@ UNKNOWN_PROVIDER = "unknown"
 
 def round_half_up(value: Fraction | int, places: int = 2) -> float:
     """Exact ``value`` rounded to ``places`` decimals, halves away from zero, as a float."""
+    return float(_half_up(value, places))
+
+
+def _half_up(value: Fraction | int, places: int) -> Decimal:
     scaled = Fraction(value) * 10**places
     units = math.floor(abs(scaled) + Fraction(1, 2))
-    return float(Decimal(units if scaled >= 0 else -units).scaleb(-places))
+    return Decimal(units if scaled >= 0 else -units).scaleb(-places)
 
 
 def dollars(twelfths: int) -> float:
-    """Twelfths of a cent → dollars rounded to cents."""
-    return round_half_up(Fraction(int(twelfths), TWELFTHS_PER_DOLLAR))
+    """Twelfths of a cent → dollars rounded to cents; ``MoneyRangeError`` when the float that
+    carries it into the snapshot (JSON) would not say the exact cents (beyond ~$10^13)."""
+    exact = _half_up(Fraction(int(twelfths), TWELFTHS_PER_DOLLAR), 2)
+    value = float(exact)
+    if Decimal(repr(value)) != exact:
+        raise MoneyRangeError(
+            f"a money figure of {exact} dollars cannot be reported exactly to the cent (a JSON number "
+            f"would say {value!r}): check subscriptions.amount_cents"
+        )
+    return value
 
 
 def percentage(numerator, denominator) -> float | None:
@@ -131,8 +156,25 @@ def subscription_mrr_twelfths(subscriptions: pd.DataFrame) -> pd.Series:
         raise ValueError(f"billing_interval must be month or year, got {sorted(set(map(str, unknown)))}")
     # vectorised (a Series.map on a pandas 3 string column costs ~30x more, and this runs per instant)
     factor = np.where(monthly, MRR_FACTOR["month"], MRR_FACTOR["year"]).astype("int64")
-    return pd.Series(subscriptions["amount_cents"].astype("int64").to_numpy() * factor,
-                     index=subscriptions.index, dtype="int64")
+    amounts = subscriptions["amount_cents"].astype("int64").to_numpy()
+    if int64_is_exact(amounts):
+        return pd.Series(amounts * factor, index=subscriptions.index, dtype="int64")
+    exact = [int(a) * int(f) for a, f in zip(amounts.tolist(), factor.tolist(), strict=True)]
+    return pd.Series(exact, index=subscriptions.index, dtype=object)
+
+
+def int64_is_exact(amounts: np.ndarray) -> bool:
+    """Whether every MRR sum and movement over subscriptions with these ``amount_cents`` fits
+    int64 (else the module computes with Python integers)."""
+    if len(amounts) == 0:
+        return True
+    largest = max(int(amounts.max()), -int(amounts.min()))
+    return _INT64_HEADROOM * largest * len(amounts) <= INT64_MAX
+
+
+def _as_integers(mrr: pd.Series) -> pd.Series:
+    """A sum of MRR back to int64, or kept as Python integers when it is exact only that way."""
+    return mrr if mrr.dtype == object else mrr.astype("int64")
 
 
 def active_as_of(subscriptions: pd.DataFrame, t: datetime) -> pd.Series:
@@ -147,7 +189,7 @@ def mrr_by_customer_as_of(subscriptions: pd.DataFrame, t: datetime) -> pd.Series
     customer on free plans only); index customer_id."""
     active = subscriptions[active_as_of(subscriptions, t)]
     mrr = subscription_mrr_twelfths(active).groupby(active["customer_id"].astype("int64")).sum()
-    return mrr.astype("int64").rename("mrr_twelfths")
+    return _as_integers(mrr).rename("mrr_twelfths")
 
 
 def mrr_as_of(subscriptions: pd.DataFrame, t: datetime) -> int:
@@ -184,15 +226,14 @@ def mrr_movements(
     subscriptions: pd.DataFrame, customer_history: pd.DataFrame, start: datetime, end: datetime
 ) -> MrrMovements:
     """Per customer, MRR as of ``start`` (s) vs as of ``end`` (e), summed by kind of movement."""
-    both = pd.concat(
-        {"s": mrr_by_customer_as_of(subscriptions, start), "e": mrr_by_customer_as_of(subscriptions, end)},
-        axis=1,
-    )
-    both = both.fillna(0).astype("int64")
-    s, e = both["s"], both["e"]
+    as_of_start = mrr_by_customer_as_of(subscriptions, start)
+    as_of_end = mrr_by_customer_as_of(subscriptions, end)
+    # aligned with 0 for a missing customer, without NaN (a float would round big integers)
+    customers = as_of_start.index.union(as_of_end.index)
+    s, e = as_of_start.reindex(customers, fill_value=0), as_of_end.reindex(customers, fill_value=0)
     returning = _ids(customer_history.loc[customer_history["ended_before_start"].astype(bool), "customer_id"])
     starting = (s == 0) & (e > 0)
-    is_returning = both.index.isin(list(returning))
+    is_returning = customers.isin(list(returning))
     return MrrMovements(
         new=int(e[starting & ~is_returning].sum()),
         reactivation=int(e[starting & is_returning].sum()),

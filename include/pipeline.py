@@ -144,13 +144,15 @@ def validate_data(context) -> dict:
     from include import validate
     from include.db import postgres_hook
 
-    period = run_period(context)
-    url = postgres_hook(config.CHATTERFIX_CONN_ID).sqlalchemy_url
-    # health checks live in the metrics store, which may be another database than the source
-    health_url = postgres_hook(config.METRICS_CONN_ID).sqlalchemy_url
+    with config.settings_fail_the_task():  # a malformed setting: failed at once, naming it
+        period = run_period(context)
+        services = _configured_services()
+        url = postgres_hook(config.CHATTERFIX_CONN_ID).sqlalchemy_url
+        # health checks live in the metrics store, which may be another database than the source
+        health_url = postgres_hook(config.METRICS_CONN_ID).sqlalchemy_url
+        report_dir = data_quality_report_dir()
     result = validate.validate_period(
-        url, period, services=_configured_services(), report_dir=data_quality_report_dir(),
-        health_sqlalchemy_url=health_url,
+        url, period, services=services, report_dir=report_dir, health_sqlalchemy_url=health_url,
     )
     for warning in result.warnings:
         log.warning("data quality warning: %s", warning["message"])

@@ -15,8 +15,11 @@ queries (does each table have a row, health-check coverage per service).
 
 Outcomes:
 
-- a *failure* (the run must stop): a rule of section 3 broken by some rows, with the exact number
-  of bad rows (GX's ``unexpected_count``); a source table missing, or without any row at all;
+- a *failure* (the run must stop): a source table missing; a column of section 3 missing or of an
+  incompatible type (``SOURCE_COLUMNS``, read from ``information_schema`` before any row is
+  checked; such a table's rows are then not checked); a rule of section 3 broken by some rows,
+  with the exact number of bad rows (GX's ``unexpected_count``) — ids not null and unique,
+  ``amount_cents`` between 0 and ``MAX_AMOUNT_CENTS`` included; a source table without any row;
 - a *warning* (carried into the snapshot's ``data_quality``): a source table with no row in the
   period's window (a thin-history week still gets its snapshot); a service whose health checks
   cover less than 90 % of the period's 5-minute probe rounds; no health check in the period; the
@@ -49,7 +52,7 @@ for those that did not.
 into a :class:`DataValidationError` whose message names table, column, rule and bad-row count.
 With ``report_dir`` the GX Data Docs (HTML) of the validation are written to
 ``<report_dir>/<period end, UTC, YYYY-MM-DD_HH-MM-SS>/index.html``; a rerun of the period replaces
-that folder. GX runs with an in-memory (ephemeral) context: no ``gx/`` folder, no usage statistics,
+that folder. The report is not world-readable: folders 0750 (``report_dir`` too), files 0640. GX runs with an in-memory (ephemeral) context: no ``gx/`` folder, no usage statistics,
 no progress bars. Great Expectations is imported inside the functions (it takes seconds).
 """
 
@@ -83,6 +86,8 @@ WARNING = "warning"
 
 # Rule names that are not per-row rules of section 3.
 RULE_TABLE_EXISTS = "table exists"
+RULE_COLUMN_EXISTS = "column exists"
+RULE_COLUMN_TYPE = "column type"
 RULE_TABLE_HAS_ROWS = "table has rows"
 RULE_ROWS_IN_WINDOW = "rows in the period's window"
 RULE_PROBE_COVERAGE = f"probe coverage >= {MIN_PROBE_COVERAGE_PCT:g}%"
@@ -134,7 +139,67 @@ class ValidationResult:
         return {"success": self.success, "warnings": [w["message"] for w in self.warnings]}
 
 
+# --- the columns and their types (checked before any row) -------------------------------------
+
+# A column's kind → the information_schema data types that are compatible with it, and how the
+# message names what was expected. Timestamps must carry their zone: a ``timestamp without time
+# zone`` is read in the session's zone and would shift every window.
+COLUMN_KINDS: dict[str, tuple[frozenset[str], str]] = {
+    "id": (frozenset({"smallint", "integer", "bigint"}), "an integer type (bigint)"),
+    "money": (frozenset({"smallint", "integer", "bigint"}), "an integer type (bigint, cents)"),
+    "small integer": (frozenset({"smallint", "integer"}), "smallint or integer"),
+    "text": (frozenset({"text", "character varying"}), "text"),
+    "timestamptz": (frozenset({"timestamp with time zone"}), "timestamp with time zone (timestamptz)"),
+    "boolean": (frozenset({"boolean"}), "boolean"),
+}
+
+# SPEC section 3, column by column.
+SOURCE_COLUMNS: dict[str, dict[str, str]] = {
+    "customers": {"customer_id": "id", "name": "text", "plan": "text", "created_at": "timestamptz"},
+    "subscriptions": {
+        "subscription_id": "id", "customer_id": "id", "plan": "text", "billing_interval": "text",
+        "amount_cents": "money", "started_at": "timestamptz", "ended_at": "timestamptz",
+    },
+    "leads": {"lead_id": "id", "source": "text", "created_at": "timestamptz", "converted_at": "timestamptz",
+              "customer_id": "id"},
+    "nps_responses": {"response_id": "id", "customer_id": "id", "score": "small integer",
+                      "responded_at": "timestamptz"},
+    "usage_events": {"event_id": "id", "customer_id": "id", "user_id": "id", "event_type": "text",
+                     "occurred_at": "timestamptz"},
+    "ai_requests": {
+        "request_id": "id", "customer_id": "id", "provider": "text", "request_type": "text",
+        "requested_at": "timestamptz", "latency_ms": "small integer", "cache_hit": "boolean", "status": "text",
+        "feedback": "text",
+    },
+}
+
+
+def column_findings(found: Mapping[str, Mapping[str, str]]) -> list[dict]:
+    """Failures for the columns of SPEC section 3 that are missing or of an incompatible type;
+    ``found``: per existing source table, its columns' information_schema ``data_type``."""
+    findings = []
+    for table, columns in SOURCE_COLUMNS.items():
+        if table not in found:
+            continue  # reported as a missing table
+        for column, kind in columns.items():
+            allowed, expected = COLUMN_KINDS[kind]
+            actual = found[table].get(column)
+            if actual is None:
+                findings.append(_finding(FAILURE, table, column, RULE_COLUMN_EXISTS, None,
+                                         f"{table}.{column}: column does not exist (expected {expected})"))
+            elif actual not in allowed:
+                findings.append(_finding(FAILURE, table, column, RULE_COLUMN_TYPE, None,
+                                         f"{table}.{column}: column type is {actual}, expected {expected}"))
+    return findings
+
+
 # --- the rules ---------------------------------------------------------------------------------
+
+# The largest amount_cents accepted: $10 billion a month for one subscription, beyond any real
+# plan. Below it every sum stays exact in int64 at any realistic count of subscriptions, and
+# include/metrics.py stays exact beyond (Python integers) or refuses a figure a JSON number cannot
+# carry to the cent (MoneyRangeError).
+MAX_AMOUNT_CENTS = 10**12
 
 # Which rows of each source table a period uses: (timestamp column, from, to), the bounds being
 # keys of period_windows(), None = unbounded; half-open [from, to). The extract step's windows.
@@ -162,9 +227,10 @@ class Check:
 
 def _unique(table: str, column: str) -> list[Check]:
     # GX counts every row whose id occurs more than once (both rows of a duplicated pair); a null
-    # id is no duplicate. The screening pass asks count(DISTINCT id) < count(id) instead (nulls
-    # left out alike), one aggregate rather than GX's window function over every row.
-    return [Check(table, column, "id unique", "ExpectColumnValuesToBeUnique", {"column": column})]
+    # id is no duplicate, it breaks "id not null". The screening pass asks count(DISTINCT id) <
+    # count(id) instead (nulls left out alike), one aggregate rather than GX's window function.
+    return [Check(table, column, "id unique", "ExpectColumnValuesToBeUnique", {"column": column}),
+            *_not_null(table, column, "id not null")]
 
 
 def _not_null(table: str, column: str, rule: str = "not null") -> list[Check]:
@@ -219,6 +285,9 @@ def row_checks(windows: Mapping[str, Any]) -> dict[str, list[Check]]:
             *_customer_exists(windows),
             *_in_set("subscriptions", "billing_interval", ("month", "year"), "interval in (month, year)"),
             *_between("subscriptions", "amount_cents", "amount >= 0", min_value=0),
+            # nulls are counted by "amount >= 0" already
+            Check("subscriptions", "amount_cents", f"amount <= {MAX_AMOUNT_CENTS}", "ExpectColumnValuesToBeBetween",
+                  {"column": "amount_cents", "max_value": MAX_AMOUNT_CENTS}),
             *_after("subscriptions", "ended_at", "started_at", "ended_at null or > started_at", or_equal=False),
         ],
         "leads": [
@@ -407,12 +476,10 @@ def validate_period(
     source_url = _gx_url(sqlalchemy_url)
     health_url = _gx_url(health_sqlalchemy_url) if health_sqlalchemy_url is not None else source_url
 
-    findings: list[dict] = []
-    present_sources = _existing_tables(source_url, SOURCE_TABLES)
+    # Tables, columns and types first: the rows of a table whose columns are not the contract's
+    # are not checked (a rule on them would prove nothing, or fail on the SQL).
+    present_sources, findings = _schema_findings(source_url, SOURCE_TABLES)
     health_present = bool(_existing_tables(health_url, (HEALTH_TABLE,)))
-    for table in SOURCE_TABLES:
-        if table not in present_sources:
-            findings.append(_finding(FAILURE, table, None, RULE_TABLE_EXISTS, None, f"{table}: table does not exist"))
     if not health_present:
         findings.append(
             _finding(WARNING, HEALTH_TABLE, None, RULE_TABLE_EXISTS, None,
@@ -425,8 +492,9 @@ def validate_period(
     if report_dir is not None:
         site_dir = Path(report_dir).expanduser().resolve() / to_utc(period.end).strftime(_STAMP_FORMAT)
         site_dir.parent.mkdir(parents=True, exist_ok=True)
+        _restrict(site_dir.parent)
+        # mkdtemp makes it private (0700) while GX writes into it; opened to the group when done
         build_dir = Path(tempfile.mkdtemp(prefix=f".{site_dir.name}.", dir=site_dir.parent))
-        build_dir.chmod(0o755)  # mkdtemp makes it private; the report is for the data team to read
     try:
         context = _ephemeral_context(build_dir)
         run_id = _run_id(period)
@@ -449,6 +517,7 @@ def validate_period(
 
         if build_dir is not None:
             context.build_data_docs(site_names=[DATA_DOCS_SITE])
+            _restrict_tree(build_dir)
             _replace_dir(build_dir, site_dir)
             build_dir = None
             report_path = str(site_dir / "index.html")
@@ -471,6 +540,24 @@ def validate_period(
         iso_utc(period.start), iso_utc(period.end), result.seconds, len(failures), len(warnings),
     )
     return result
+
+
+def _schema_findings(url: str, tables: Sequence[str]) -> tuple[set[str], list[dict]]:
+    """(the tables whose rows can be checked, the failures: tables missing, columns missing or
+    of an incompatible type)."""
+    present = _existing_tables(url, tables)
+    findings = [_finding(FAILURE, table, None, RULE_TABLE_EXISTS, None, f"{table}: table does not exist")
+                for table in tables if table not in present]
+    findings += column_findings(_source_columns(url, sorted(present)))
+    return present - {finding["table"] for finding in findings}, findings
+
+
+def require_source_schema(sqlalchemy_url, tables: Sequence[str] = SOURCE_TABLES, period: Period | None = None) -> None:
+    """Raise :class:`DataValidationError` (the validation's message) when a source table of
+    ``tables`` is missing or a column of SPEC section 3 is missing or of an incompatible type.
+    Cheap (two catalog queries): for a step that reads the source before the validation does."""
+    _present, findings = _schema_findings(_gx_url(sqlalchemy_url), tables)
+    ValidationResult(success=not findings, failures=_merge(findings), period=period).raise_for_failures()
 
 
 def plan_assets(
@@ -748,6 +835,22 @@ def _existing_tables(url: str, names: Sequence[str]) -> set[str]:
         engine.dispose()
 
 
+def _source_columns(url: str, tables: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Per table, ``{column: information_schema data_type}``."""
+    import sqlalchemy as sa
+
+    found: dict[str, dict[str, str]] = {table: {} for table in tables}
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            for table, column, data_type in conn.execute(sa.text(read_sql("validate_source_columns.sql")),
+                                                         {"names": list(tables)}):
+                found[table][column] = data_type
+    finally:
+        engine.dispose()
+    return found
+
+
 def _strip_comments(sql: str) -> str:
     """GX wants a query asset to start with SELECT: drop the file's leading comment lines."""
     return "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--")).strip()
@@ -825,6 +928,25 @@ def _run_id(period: Period):
     from great_expectations.core.run_identifier import RunIdentifier
 
     return RunIdentifier(run_name=f"period_end_{to_utc(period.end).strftime(_STAMP_FORMAT)}")
+
+
+REPORT_DIR_MODE = 0o750  # the data team (owner and group) read the report; nobody else
+REPORT_FILE_MODE = 0o640
+
+
+def _restrict(directory: Path) -> None:
+    try:
+        directory.chmod(REPORT_DIR_MODE)
+    except OSError as exc:  # a folder of another owner: its own mode stands, say so
+        log.warning("could not make %s private to its group: %s", directory, exc)
+
+
+def _restrict_tree(root: Path) -> None:
+    """Folders 0750, files 0640 under ``root`` (a Data Docs report is not world-readable)."""
+    for folder, _dirs, files in os.walk(root):
+        os.chmod(folder, REPORT_DIR_MODE)
+        for name in files:
+            os.chmod(os.path.join(folder, name), REPORT_FILE_MODE)
 
 
 def _replace_dir(built: Path, final: Path) -> None:

@@ -528,3 +528,54 @@ def test_subscription_active_exactly_between_instants():
     assert list(metrics.active_as_of(subs, MID + tick)) == [True]
     assert list(metrics.active_as_of(subs, MID + timedelta(hours=1))) == [True]
     assert list(metrics.active_as_of(subs, MID + timedelta(hours=1) + tick)) == [False]
+
+
+# --- exact money for every bigint amount (SPEC section 5) --------------------------------------
+
+BIGINT_MAX = 2**63 - 1
+
+
+def test_an_amount_near_the_bigint_maximum_never_wraps_and_is_refused_by_name():
+    # 12 x amount leaves int64: numpy wrapped it (MRR $49.99 for these two subscriptions)
+    subs = subscriptions((1, "month", BIGINT_MAX - 4000, LONG_AGO, None), (2, "month", 5000, LONG_AGO, None))
+
+    assert mrr_as_of(subs, END) == 12 * (BIGINT_MAX - 4000) + 12 * 5000  # exact, Python integers
+    assert metrics.subscription_mrr_twelfths(subs).dtype == object
+    # $92,233,720,368,547,768.07 is beyond what a JSON number says to the cent: refused, not rounded
+    with pytest.raises(metrics.MoneyRangeError, match="92233720368547768.07 dollars"):
+        financial(subs)
+
+
+def test_amounts_beyond_int64_sums_give_exact_rates():
+    # Customer 1 paid 2^62 cents a month until 10 days before the period: 12 x 2^62 = 3 x 2^64
+    # wraps to exactly 0 in int64, which made it a non-paying customer a month ago.
+    subs = subscriptions(
+        (1, "month", 2**62, LONG_AGO, START - timedelta(days=10)),
+        (2, "month", 5000, LONG_AGO, None),
+    )
+    result, health_ = financial(subs), business_health(subs)
+
+    assert result["mrr"] == 50.0 and result["active_customers"] == 1
+    assert result["mrr_growth_rate"] == -100.0  # (60000 - (3·2^64 + 60000)) / (3·2^64 + 60000), 2 decimals
+    assert result["customer_growth_rate"] == -50.0
+    assert health_["churn_rate_28d"] == 50.0  # customer 1 paid at end - 28 days
+
+
+def test_int64_stays_the_path_at_ordinary_scale():
+    import numpy as np
+
+    ordinary = subscriptions(*[(c, "month", 10**9, LONG_AGO, None) for c in range(1, 101)])  # $10M a month each
+    assert metrics.subscription_mrr_twelfths(ordinary).dtype == "int64"
+    assert mrr_as_of(ordinary, END) == 100 * 12 * 10**9
+    # the bound: 24 x largest |amount| x rows <= 2^63 - 1
+    limit = BIGINT_MAX // 24
+    assert metrics.int64_is_exact(np.array([limit], dtype="int64"))
+    assert not metrics.int64_is_exact(np.array([limit + 1], dtype="int64"))
+    assert not metrics.int64_is_exact(np.array([-(limit + 1)], dtype="int64"))
+    assert not metrics.int64_is_exact(np.array([-(2**63)], dtype="int64"))  # abs() would wrap here
+
+
+def test_the_largest_figure_a_snapshot_carries_exactly():
+    assert metrics.dollars(12 * (10**15 - 1)) == 9999999999999.99  # $10^13 less a cent: exact
+    with pytest.raises(metrics.MoneyRangeError):
+        metrics.dollars(12 * (2**60 + 1))

@@ -8,6 +8,7 @@ database. Cases that change the schema or the health checks get a fresh database
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -110,6 +111,13 @@ RULE_CASES = [
         2, id="subscriptions.amount_non_negative",
     ),
     pytest.param(
+        # near the bigint maximum (12 x it wrapped int64: MRR $49.99), and one cent above the ceiling
+        "subscriptions", "amount_cents", "amount <= 1000000000000",
+        "INSERT INTO subscriptions VALUES (900001, 1, 'pro', 'month', 9223372036854775807, '2026-05-01Z', NULL),"
+        " (900002, 2, 'pro', 'year', 1000000000001, '2026-05-01Z', NULL)",
+        2, id="subscriptions.amount_ceiling",
+    ),
+    pytest.param(
         "subscriptions", "ended_at", "ended_at null or > started_at",
         # ended at the very instant it started, and before it started
         "INSERT INTO subscriptions VALUES (900001, 1, 'pro', 'month', 100, '2026-05-01Z', '2026-05-01Z'),"
@@ -184,6 +192,27 @@ RULE_CASES = [
     ),
 ]
 
+# A NULL id in each table (inside the table's window), 2 rows each: "id not null".
+RULE_CASES += [
+    pytest.param(table, column, "id not null", sql, 2, id=f"{table}.id_not_null")
+    for table, column, sql in [
+        ("customers", "customer_id",
+         "INSERT INTO customers VALUES (NULL, 'A', 'pro', '2026-05-01Z'), (NULL, 'B', 'pro', '2026-05-01Z')"),
+        ("subscriptions", "subscription_id",
+         "INSERT INTO subscriptions VALUES (NULL, 1, 'pro', 'month', 100, '2026-05-01Z', NULL),"
+         " (NULL, 2, 'pro', 'month', 100, '2026-05-01Z', NULL)"),
+        ("leads", "lead_id",
+         "INSERT INTO leads VALUES (NULL, 'web', '2026-11-02Z', NULL, NULL), (NULL, 'ads', '2026-11-03Z', NULL, NULL)"),
+        ("nps_responses", "response_id",
+         "INSERT INTO nps_responses VALUES (NULL, 1, 8, '2026-11-01Z'), (NULL, 2, 7, '2026-11-02Z')"),
+        ("usage_events", "event_id",
+         "INSERT INTO usage_events VALUES (NULL, 1, 1, 'login', '2026-11-16Z'), (NULL, 2, 2, 'login', '2026-11-17Z')"),
+        ("ai_requests", "request_id",
+         "INSERT INTO ai_requests VALUES (NULL, 1, 'openai', 'chat', '2026-11-16Z', 5, false, 'ok', NULL),"
+         " (NULL, 1, 'openai', 'chat', '2026-11-17Z', 5, false, 'ok', NULL)"),
+    ]
+]
+
 # Bad rows that no window of the period includes: they must not fail it.
 OUTSIDE_THE_WINDOWS = """
 -- started exactly at the period end: not yet visible
@@ -199,12 +228,12 @@ INSERT INTO ai_requests VALUES (900001, 1, 'x', 'batch', '2026-11-15T08:59:59Z',
 """
 
 REMOVE_BAD_ROWS = """
-DELETE FROM customers WHERE customer_id >= 900000;
-DELETE FROM subscriptions WHERE subscription_id >= 900000;
-DELETE FROM leads WHERE lead_id >= 900000;
-DELETE FROM nps_responses WHERE response_id >= 900000;
+DELETE FROM customers WHERE customer_id >= 900000 OR customer_id IS NULL;
+DELETE FROM subscriptions WHERE subscription_id >= 900000 OR subscription_id IS NULL;
+DELETE FROM leads WHERE lead_id >= 900000 OR lead_id IS NULL;
+DELETE FROM nps_responses WHERE response_id >= 900000 OR response_id IS NULL;
 DELETE FROM usage_events WHERE event_id >= 900000 OR event_id IS NULL;
-DELETE FROM ai_requests WHERE request_id >= 900000;
+DELETE FROM ai_requests WHERE request_id >= 900000 OR request_id IS NULL;
 """
 
 
@@ -369,7 +398,8 @@ def test_screening_sql_has_a_predicate_for_every_kind_of_check():
 
 def test_a_duplicated_id_is_counted_exactly_and_only_its_table_is_checked_again(with_bad_rows):
     # Three rows share an id (all three count), and two null ids are no duplicates (as GX's
-    # ExpectColumnValuesToBeUnique has it): the screening pass must agree on the nulls.
+    # ExpectColumnValuesToBeUnique has it; they break "id not null"): the screening pass must
+    # agree on the nulls.
     settings = with_bad_rows(
         "INSERT INTO usage_events VALUES (900001, 1, 1, 'login', '2026-11-16Z'), (900001, 2, 2, 'login', '2026-11-17Z'),"
         " (900001, 3, 3, 'login', '2026-11-18Z'), (NULL, 1, 1, 'login', '2026-11-19Z'), (NULL, 2, 2, 'login', '2026-11-20Z')"
@@ -379,7 +409,7 @@ def test_a_duplicated_id_is_counted_exactly_and_only_its_table_is_checked_again(
         result = _validate(settings)
 
     assert [(f["table"], f["column"], f["rule"], f["bad_rows"]) for f in result.failures] == [
-        ("usage_events", "event_id", "id unique", 3)
+        ("usage_events", "event_id", "id unique", 3), ("usage_events", "event_id", "id not null", 2)
     ]
     assert result.failures[0]["message"] == "usage_events.event_id: 3 rows violate rule 'id unique'"
     # The exact pass ran for usage_events alone: GX's own duplicate count and its samples.
@@ -388,16 +418,24 @@ def test_a_duplicated_id_is_counted_exactly_and_only_its_table_is_checked_again(
     assert any(WINDOW_COUNT in s and "unexpected_count" in s for s in exact)
 
 
-def test_null_ids_alone_are_no_duplicates(with_bad_rows):
+def test_null_ids_are_no_duplicates_but_break_id_not_null(with_bad_rows):
     settings = with_bad_rows(
         "INSERT INTO usage_events VALUES (NULL, 1, 1, 'login', '2026-11-19Z'), (NULL, 2, 2, 'login', '2026-11-20Z')"
     )
 
-    with _statements() as sent:
-        result = _validate(settings)
+    result = _validate(settings)
 
-    assert result.success, result.failures
-    assert [s for s in sent if SAMPLE_QUERY in s or WINDOW_COUNT in s] == []
+    assert [(f["table"], f["column"], f["rule"], f["bad_rows"]) for f in result.failures] == [
+        ("usage_events", "event_id", "id not null", 2)
+    ]
+
+
+def test_an_amount_at_the_ceiling_passes(with_bad_rows):
+    settings = with_bad_rows(
+        "INSERT INTO subscriptions VALUES (900001, 1, 'pro', 'month', 1000000000000, '2026-05-01Z', NULL)"
+    )
+
+    assert _validate(settings).success
 
 
 def test_bad_rows_outside_the_period_windows_do_not_fail_it(with_bad_rows):
@@ -452,15 +490,66 @@ def test_a_missing_source_table_fails_naming_it_and_the_rest_is_still_checked(cl
         result.raise_for_failures()
 
 
-def test_a_missing_column_fails_naming_table_column_and_rule(clean_db):
+def test_a_missing_column_fails_naming_table_column_and_expected_type(clean_db):
     _execute(clean_db, "ALTER TABLE ai_requests DROP COLUMN feedback")
 
     result = _validate(clean_db)
 
-    assert [(f["table"], f["column"], f["rule"]) for f in result.failures] == [
-        ("ai_requests", "feedback", "feedback null or in (correct, incorrect)")
+    assert [(f["table"], f["column"], f["rule"], f["message"]) for f in result.failures] == [
+        ("ai_requests", "feedback", "column exists", "ai_requests.feedback: column does not exist (expected text)")
     ]
-    assert "could not be checked" in result.failures[0]["message"]
+
+
+# (table, column, SQL type given to the column, USING expression, what the message says was expected)
+COLUMN_TYPE_CASES = [
+    # a timestamp without time zone would be read in the session's zone: every window shifted
+    ("ai_requests", "requested_at", "timestamp without time zone", "requested_at AT TIME ZONE 'UTC'",
+     "timestamp with time zone (timestamptz)"),
+    ("customers", "created_at", "date", "created_at::date", "timestamp with time zone (timestamptz)"),
+    ("subscriptions", "amount_cents", "numeric", "amount_cents", "an integer type (bigint, cents)"),
+    ("subscriptions", "amount_cents", "double precision", "amount_cents", "an integer type (bigint, cents)"),
+    ("leads", "lead_id", "text", "lead_id::text", "an integer type (bigint)"),
+    ("subscriptions", "billing_interval", "integer", "length(billing_interval)", "text"),
+    ("nps_responses", "score", "bigint", "score", "smallint or integer"),
+    ("ai_requests", "latency_ms", "real", "latency_ms", "smallint or integer"),
+    ("ai_requests", "cache_hit", "text", "cache_hit::text", "boolean"),
+]
+
+
+@pytest.mark.parametrize(("table", "column", "sql_type", "using", "expected"), COLUMN_TYPE_CASES,
+                         ids=[f"{case[0]}.{case[1]}:{case[2]}" for case in COLUMN_TYPE_CASES])
+def test_a_column_of_an_incompatible_type_fails_naming_expected_and_found(
+    clean_db, table, column, sql_type, using, expected
+):
+    _execute(clean_db, f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {sql_type} USING {using}")
+    # a bad row in another table, which must still be found
+    _execute(clean_db, "UPDATE nps_responses SET score = 11 WHERE response_id = 200" if table != "nps_responses"
+             else "UPDATE ai_requests SET status = 'lost' WHERE request_id = 400")
+
+    result = _validate(clean_db)
+
+    message = f"{table}.{column}: column type is {sql_type}, expected {expected}"
+    assert [(f["table"], f["column"], f["rule"], f["message"]) for f in result.failures][0] == (
+        table, column, "column type", message)
+    # the other tables are still checked (the table with the bad type is not: its rules prove nothing)
+    others = [(f["table"], f["rule"]) for f in result.failures[1:]]
+    assert others == ([("nps_responses", "score between 0 and 10")] if table != "nps_responses"
+                      else [("ai_requests", "status in (ok, error)")])
+    with pytest.raises(DataValidationError, match=re.escape(message)):
+        result.raise_for_failures()
+
+
+def test_the_column_types_are_checked_before_any_row(clean_db):
+    _execute(clean_db, "ALTER TABLE usage_events ALTER COLUMN occurred_at TYPE timestamp USING occurred_at AT TIME ZONE 'UTC'")
+
+    with _statements() as sent:
+        result = _validate(clean_db)
+
+    assert [(f["table"], f["column"], f["rule"]) for f in result.failures] == [
+        ("usage_events", "occurred_at", "column type")]
+    first_gx = next(i for i, statement in enumerate(sent) if "FROM customers" in statement)
+    assert any("information_schema.columns" in statement for statement in sent[:first_gx])
+    assert not any("FROM usage_events" in statement for statement in sent)
 
 
 def test_a_table_without_rows_in_the_period_is_a_warning(clean_db):
@@ -590,3 +679,39 @@ def test_data_docs_without_a_usable_cache_directory_are_still_written(shared_cle
 
     assert Path(result.report_path).is_file()
     assert "no Jinja bytecode cache" in caplog.text
+
+
+def test_the_data_docs_are_not_world_readable(shared_clean_db, tmp_path):
+    import os
+    import stat
+
+    reports = tmp_path / "reports"
+    old_umask = os.umask(0o022)  # the usual umask: GX alone would write 0755 folders, 0644 files
+    try:
+        result = _validate(shared_clean_db, report_dir=reports)
+    finally:
+        os.umask(old_umask)
+
+    modes = {Path(folder): stat.S_IMODE(os.stat(folder).st_mode) for folder, _d, _f in os.walk(reports)}
+    files = {Path(folder, name): stat.S_IMODE(os.stat(Path(folder, name)).st_mode)
+             for folder, _d, names in os.walk(reports) for name in names}
+    assert Path(result.report_path) in files and len(files) > 10
+    assert set(modes.values()) == {0o750}, modes
+    assert set(files.values()) == {0o640}, {p: oct(m) for p, m in files.items() if m != 0o640}
+
+
+def test_require_source_schema_for_a_step_that_reads_before_the_validation(clean_db):
+    from include.validate import require_source_schema
+
+    url = clean_db.sqlalchemy_url()
+    require_source_schema(url)  # the contract's schema: nothing raised
+    _execute(clean_db, "DROP TABLE leads; ALTER TABLE ai_requests ALTER COLUMN requested_at TYPE timestamp")
+
+    with pytest.raises(DataValidationError) as raised:
+        require_source_schema(url, period=PERIOD)
+    assert [(f["table"], f["column"], f["rule"]) for f in raised.value.failures] == [
+        ("leads", None, "table exists"), ("ai_requests", "requested_at", "column type")]
+    assert "leads: table does not exist" in str(raised.value)
+    assert ("ai_requests.requested_at: column type is timestamp without time zone, expected timestamp with time "
+            "zone (timestamptz)") in str(raised.value)
+    require_source_schema(url, ("customers", "subscriptions"))  # only the tables a step reads
