@@ -539,12 +539,14 @@ def send_once(metrics_conn, *, kind: str, key: str, message: EmailMessage, run_i
             sendlog.insert(recipients, period_end)
             deadline = time.monotonic() + 2 * lease
             broken = False
+            not_attempted: list[str] = []
             while True:
                 claimed, busy = sendlog.claim(recipients)
                 for recipient in [r for r in recipients if r in claimed]:
                     previous = claimed[recipient]
                     if broken or recipient not in sendlog.renew():
                         if broken:  # not attempted: back to what it was ('sending' = a vanished holder)
+                            not_attempted.append(recipient)
                             sendlog.record(Outcome(recipient, previous, detail=f"not attempted: {outcomes[-1].detail}"),
                                            status="unknown" if previous in ("sending", "unknown") else previous)
                         continue
@@ -576,10 +578,10 @@ def send_once(metrics_conn, *, kind: str, key: str, message: EmailMessage, run_i
             session.close()
             if report and kind != KIND_DELIVERY_REPORT:
                 report_delivery_problems(metrics_conn, kind, key, smtp_conn=smtp_conn)
-    return _conclude(kind, key, outcomes, smtp_conn)
+    return _conclude(kind, key, outcomes, smtp_conn, not_attempted)
 
 
-def _conclude(kind: str, key: str, outcomes: list[Outcome], smtp_conn) -> bool:
+def _conclude(kind: str, key: str, outcomes: list[Outcome], smtp_conn, not_attempted: list[str]) -> bool:
     sent = [o for o in outcomes if o.status == "sent"]
     refused = [o for o in outcomes if o.status == "refused"]
     unknown = [o for o in outcomes if o.status == "unknown"]
@@ -597,9 +599,12 @@ def _conclude(kind: str, key: str, outcomes: list[Outcome], smtp_conn) -> bool:
         parts = [f"{o.recipient}: outcome unknown ({o.detail}); the retry resends it with the same Message-ID"
                  for o in unknown]
         parts += [f"{o.recipient}: {o.detail}" for o in deferred]
+        if not_attempted:
+            parts.append(f"not attempted after that: {', '.join(not_attempted)}")
+        owed = len(unknown) + len(deferred) + len(not_attempted)
         raise EmailDeliveryError(
-            f"could not send {kind} {key!r} to {len(unknown) + len(deferred)} recipient(s) through {where}: "
-            + "; ".join(parts) + f" (delivered to {len(sent)} now; a retry sends only to those not delivered)")
+            f"could not send {kind} {key!r} to {owed} recipient(s) through {where}: "
+            + "; ".join(parts) + f" (delivered to {len(sent)} now; a retry sends only to those not delivered)") from None
     return bool(sent)
 
 

@@ -13,5 +13,6 @@ WHERE alert.id IN (
                OR owed.unknown_outcomes > owed.unknown_reported))
   AND alert.service IS NULL
   AND alert.severity IN ('critical', 'high')
-  AND strpos(alert.dedup_key, '|on_demand|') = 0
+  AND alert.series = 'weekly'
+  AND alert.superseded_at IS NULL
 ORDER BY alert.period_end, alert.id
