@@ -169,18 +169,36 @@ def _safe_url(url: str | None) -> str | None:
 
 
 def message_id(kind: str, key: str, sender: str, recipient: str | None = None) -> str:
-    """The deterministic Message-ID of the message with exactly-once key (kind, key) — for one
-    ``recipient`` when given (each recipient gets a copy of their own) —, in the sender's domain:
-    a resend after an unknown outcome carries the same id, so a receiver can drop it."""
+    """The deterministic Message-ID of the message with exactly-once key (kind, key), in the
+    sender's domain: ``<cfx.<kind>.<digest of kind and key>@domain>``; a recipient's own copy
+    appends a digest of the address (``...<digest>.<recipient digest>@domain``). A resend after an
+    unknown outcome carries the same id, so a receiver can drop it."""
     domain = _sender(sender).rpartition("@")[2]
-    parts = [kind, key] + ([recipient.strip().lower()] if recipient else [])
-    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
-    return f"<cfx.{re.sub(r'[^A-Za-z0-9_-]', '-', kind)}.{digest}@{domain}>"
+    digest = hashlib.sha256(f"{kind}\x1f{key}".encode()).hexdigest()[:24]
+    local = f"cfx.{re.sub(r'[^A-Za-z0-9_-]', '-', kind)}.{digest}"
+    if recipient:
+        local += "." + _recipient_digest(recipient)
+    return f"<{local}@{domain}>"
+
+
+def _recipient_digest(recipient: str) -> str:
+    return hashlib.sha256(recipient.strip().lower().encode()).hexdigest()[:12]
+
+
+# One of our Message-IDs, message-level or of some recipient's copy (re-addressing is repeatable).
+_OUR_MESSAGE_ID = re.compile(r"<(cfx\.[A-Za-z0-9_-]+\.[0-9a-f]{24})(?:\.[0-9a-f]{12})?@([^>\s]+)>")
 
 
 def address_to(message: EmailMessage, *, kind: str, key: str, recipient: str) -> str:
     """Address ``message`` to ``recipient`` alone (its own ``To:`` and Message-ID, no other
-    recipient in any header); returns the Message-ID."""
+    recipient in any header); a reply's ``In-Reply-To``/``References`` to one of our messages point
+    at that recipient's copy of it. Returns the Message-ID."""
+    mine = _recipient_digest(recipient)
+    for header in ("In-Reply-To", "References"):
+        value = message.get(header)
+        if value is not None:
+            del message[header]
+            message[header] = _OUR_MESSAGE_ID.sub(lambda m: f"<{m.group(1)}.{mine}@{m.group(2)}>", str(value))
     for header in ("To", "Cc", "Bcc", "Message-ID"):
         del message[header]
     message["To"] = recipient
