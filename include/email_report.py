@@ -199,9 +199,10 @@ def address_to(message: EmailMessage, *, kind: str, key: str, recipient: str) ->
         if value is not None:
             del message[header]
             message[header] = _OUR_MESSAGE_ID.sub(lambda m: f"<{m.group(1)}.{mine}@{m.group(2)}>", str(value))
-    for header in ("To", "Cc", "Bcc", "Message-ID"):
+    for header in ("To", "Cc", "Bcc", "Message-ID", "X-ChatterFix-Send-Key"):
         del message[header]
     message["To"] = recipient
+    message["X-ChatterFix-Send-Key"] = _one_line(f"{kind}:{key}", 250)
     mid = message_id(kind, key, parseaddr(str(message["From"]))[1], recipient)
     message["Message-ID"] = mid
     return mid

@@ -5,7 +5,7 @@ SET status           = %(status)s::text,
     sent_at          = CASE WHEN %(status)s::text = 'sent' THEN now() ELSE sent_at END,
     unknown_outcomes = unknown_outcomes + CASE WHEN %(new_unknown)s::boolean THEN 1 ELSE 0 END,
     smtp_code        = %(smtp_code)s::integer,
-    last_error       = %(error)s::text,
+    last_error       = CASE WHEN %(status)s::text = 'sent' THEN last_error ELSE %(error)s::text END,  -- kept: the problem before
     subject          = coalesce(%(subject)s::text, subject),
     message_id       = coalesce(%(message_id)s::text, message_id),
     run_id           = coalesce(%(run_id)s::text, run_id),
