@@ -22,10 +22,11 @@ DAG reports on the week that ends at that moment, **[end − 7 calendar days, en
    `investor_metrics.alerts` (one transaction under the period's lock), then, from the committed
    store, writes `metrics_YYYY-MM-DD_HH-MM-SS.json` (on-demand reports: `on_demand/...`),
    `metrics_snapshot.json` (always the latest period) and `alert_history.json`;
-6. `send_alert_notifications` e-mails each critical/high alert on its own, then
+6. in parallel, `send_alert_notifications` e-mails each critical/high alert on its own and
    `send_weekly_summary` e-mails the summary (KPIs vs last week, 12-week charts, alerts, the
-   snapshot attached) to `INVESTOR_EMAILS` — exactly once per period (send log in
-   `investor_metrics.send_log`). Backfills and on-demand runs without `send_email` skip both:
+   snapshot attached) to each of `INVESTOR_EMAILS` on a message of their own — exactly once per
+   period and recipient (send log in `investor_metrics.send_log`); a scheduled run also sends what
+   the last `INVESTOR_OWED_EMAIL_WEEKS` (4) weeks still owe. Backfills and on-demand runs without `send_email` skip both:
    `archive_snapshot` marks them skipped (as a ShortCircuitOperator would), so they never start.
    A validation failure e-mails `DATA_TEAM_EMAILS` (if set), never the investors.
 
@@ -126,7 +127,8 @@ def investor_metrics():
     data_quality = validate_data()
     [business, ai, health] >> data_quality
     archived = archive_snapshot(evaluate_alerts(compute_metrics(business, ai, health, data_quality)))
-    archived >> send_alert_notifications() >> send_weekly_summary()
+    # In parallel: a failed alert e-mail never holds up the summary (and the other way round).
+    archived >> [send_alert_notifications(), send_weekly_summary()]
 
 
 investor_metrics()

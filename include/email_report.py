@@ -52,6 +52,8 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 KIND_WEEKLY_SUMMARY = "weekly_summary"
 KIND_ALERT = "alert"
 KIND_DATA_QUALITY_FAILURE = "data_quality_failure"
+KIND_DELIVERY_REPORT = "delivery_report"  # to DATA_TEAM_EMAILS: refused addresses, unknown outcomes
+ON_DEMAND_KEY_PREFIX = "on_demand|"
 
 SEVERITIES = ("critical", "high", "medium", "low")
 URGENT_SEVERITIES = ("critical", "high")  # emailed at once, on their own (SPEC section 8)
@@ -166,12 +168,44 @@ def _safe_url(url: str | None) -> str | None:
     return url if parts.scheme in {"http", "https"} and parts.netloc else None
 
 
-def message_id(kind: str, key: str, sender: str) -> str:
+def message_id(kind: str, key: str, sender: str, recipient: str | None = None) -> str:
     """The deterministic Message-ID of the message with exactly-once key (kind, key), in the
-    sender's domain: a resend after a crash carries the same id, so a receiver can drop it."""
+    sender's domain: ``<cfx.<kind>.<digest of kind and key>@domain>``; a recipient's own copy
+    appends a digest of the address (``...<digest>.<recipient digest>@domain``). A resend after an
+    unknown outcome carries the same id, so a receiver can drop it."""
     domain = _sender(sender).rpartition("@")[2]
     digest = hashlib.sha256(f"{kind}\x1f{key}".encode()).hexdigest()[:24]
-    return f"<cfx.{re.sub(r'[^A-Za-z0-9_-]', '-', kind)}.{digest}@{domain}>"
+    local = f"cfx.{re.sub(r'[^A-Za-z0-9_-]', '-', kind)}.{digest}"
+    if recipient:
+        local += "." + _recipient_digest(recipient)
+    return f"<{local}@{domain}>"
+
+
+def _recipient_digest(recipient: str) -> str:
+    return hashlib.sha256(recipient.strip().lower().encode()).hexdigest()[:12]
+
+
+# One of our Message-IDs, message-level or of some recipient's copy (re-addressing is repeatable).
+_OUR_MESSAGE_ID = re.compile(r"<(cfx\.[A-Za-z0-9_-]+\.[0-9a-f]{24})(?:\.[0-9a-f]{12})?@([^>\s]+)>")
+
+
+def address_to(message: EmailMessage, *, kind: str, key: str, recipient: str) -> str:
+    """Address ``message`` to ``recipient`` alone (its own ``To:`` and Message-ID, no other
+    recipient in any header); a reply's ``In-Reply-To``/``References`` to one of our messages point
+    at that recipient's copy of it. Returns the Message-ID."""
+    mine = _recipient_digest(recipient)
+    for header in ("In-Reply-To", "References"):
+        value = message.get(header)
+        if value is not None:
+            del message[header]
+            message[header] = _OUR_MESSAGE_ID.sub(lambda m: f"<{m.group(1)}.{mine}@{m.group(2)}>", str(value))
+    for header in ("To", "Cc", "Bcc", "Message-ID", "X-ChatterFix-Send-Key"):
+        del message[header]
+    message["To"] = recipient
+    message["X-ChatterFix-Send-Key"] = _one_line(f"{kind}:{key}", 250)
+    mid = message_id(kind, key, parseaddr(str(message["From"]))[1], recipient)
+    message["Message-ID"] = mid
+    return mid
 
 
 # Headers up to RFC 5322's 998 characters: Python's default 78-column folding puts a subject that
@@ -534,9 +568,14 @@ def urgent_alerts(alerts: Iterable[Mapping]) -> list[Mapping]:
 
 
 # --------------------------------------------------------------------------- weekly summary
-def weekly_summary_key(snapshot: Mapping) -> str:
-    """The exactly-once key of a period's summary: its end, ISO 8601 in UTC."""
-    return iso_utc(_instant(snapshot["period"]["end"]))
+def weekly_summary_key(snapshot: Mapping, *, on_demand: bool | None = None) -> str:
+    """The exactly-once key of a period's summary: its end, ISO 8601 in UTC; an on-demand report's
+    is ``on_demand|<end>`` (``on_demand`` default: the snapshot's ``period.type``), so it never
+    stands in for the scheduled week's summary of the same end."""
+    if on_demand is None:
+        on_demand = _lookup(snapshot, ("period", "type")) == "on_demand"
+    key = iso_utc(_instant(snapshot["period"]["end"]))
+    return ON_DEMAND_KEY_PREFIX + key if on_demand else key
 
 
 def weekly_summary_subject(snapshot: Mapping, tz) -> str:
@@ -813,7 +852,7 @@ def build_alert_message(
     ]
     if ctx["airflow_url"]:
         text += ["", f"Airflow: {ctx['airflow_url']}"]
-    text += ["", "The weekly summary follows with the full numbers."]
+    text += ["", "The weekly summary has the full numbers."]
     msg.set_content("\n".join(text) + "\n", **_text_part_options())
     msg.add_alternative(render_template("alert.html.j2", **ctx), subtype="html", **_text_part_options())
     return msg
@@ -885,4 +924,52 @@ def build_data_quality_failure(
     msg.set_content("\n".join(text) + "\n", **_text_part_options())
     msg.add_alternative(render_template("data_quality_failure.html.j2", **ctx), subtype="html",
                         **_text_part_options())
+    return msg
+
+
+# --------------------------------------------------------------------------- delivery report
+_PROBLEM_TEXT = {
+    "refused": "permanently refused by the SMTP server: not delivered, and not retried",
+    "unknown": "outcome unknown (the connection dropped or timed out after the message data was sent)",
+}
+
+
+def build_delivery_report(
+    *,
+    kind: str,
+    key: str,
+    report_key: str,
+    subject: str | None,
+    problems: Sequence[Mapping],
+    recipients: str | Iterable[str],
+    sender: str,
+) -> EmailMessage:
+    """The message that tells ``DATA_TEAM_EMAILS`` of delivery problems of the e-mail (kind, key):
+    ``problems`` are send-log rows (recipient, status, smtp_code, last_error, message_id,
+    unknown_outcomes). Plain text: it is read by data engineers, next to the task log."""
+    recipients = _recipients(recipients, "DATA_TEAM_EMAILS")
+    refused = [p for p in problems if p.get("status") == "refused"]
+    what = "refused recipient(s)" if refused and len(refused) == len(problems) else "delivery problem(s)"
+    title = f"[DELIVERY] ChatterFix investor e-mail {kind} {key}: {len(problems)} {what}"
+    msg = _new_message(kind=KIND_DELIVERY_REPORT, key=report_key, subject=title, sender=sender, recipients=recipients)
+    lines = [title, "", f"E-mail:      {kind} {key}", f"Subject:     {_one_line(subject or 'n/a')}", ""]
+    for problem in problems:
+        status = str(problem.get("status"))
+        unknown = int(problem.get("unknown_outcomes") or 0)
+        if status == "refused":
+            text = _PROBLEM_TEXT["refused"]
+        elif status == "sent":
+            text = (f"{_PROBLEM_TEXT['unknown']} {unknown} time(s); since resent with the same Message-ID "
+                    f"and accepted: the recipient may hold two copies that mail clients merge")
+        else:
+            text = (f"{_PROBLEM_TEXT['unknown']} {unknown} time(s); the retry resends it once with the same "
+                    f"Message-ID, so mail clients drop a copy")
+        code = problem.get("smtp_code")
+        lines += [f"- {_one_line(problem.get('recipient'))}: {text}",
+                  f"    SMTP reply: {code if code is not None else 'n/a'} {_one_line(problem.get('last_error') or '')}",
+                  f"    Message-ID: {problem.get('message_id') or 'n/a'}"]
+    lines += ["", "The send log (investor_metrics.send_log) has one row per recipient of this e-mail."]
+    if refused:
+        lines.append("Fix or remove a refused address in INVESTOR_EMAILS; the others were not held up.")
+    msg.set_content("\n".join(lines) + "\n", **_text_part_options())
     return msg

@@ -12,10 +12,10 @@ import json
 import logging
 import os
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from include import config
-from include.period import Period, period_for_run, to_utc
+from include.period import Period, calendar_offset, period_for_run, to_utc
 
 log = logging.getLogger(__name__)
 
@@ -392,52 +392,113 @@ def _skip(reason: str):
     raise AirflowSkipException(reason)
 
 
+def _owed_window(context, period: Period):
+    """(since, until] of the owed-e-mail sweep, or None when this run does not sweep: scheduled runs
+    re-send what the last ``INVESTOR_OWED_EMAIL_WEEKS`` weeks of scheduled runs still owe (an SMTP
+    outage longer than a task's retries); on-demand runs send only their own report."""
+    from include import notify
+
+    run_type = getattr(context["dag_run"].run_type, "value", context["dag_run"].run_type)
+    weeks = notify.owed_email_weeks()
+    if run_type != "scheduled" or weeks <= 0:
+        return None
+    return period.end - timedelta(weeks=weeks), period.end
+
+
+def _raise_first(failures: list[Exception], what: str) -> None:
+    if failures:
+        for failure in failures[1:]:
+            log.error("%s also failed: %s", what, failure)
+        raise failures[0]
+
+
 def send_alert_notifications(context) -> list[str]:
-    """Critical and high alerts of the period, each on its own message, once (send log)."""
+    """Critical and high alerts of the period, each on its own message to each recipient, once
+    (send log); then the alerts of earlier weeks still owed. An alert is marked ``notified`` in the
+    transaction that records its last delivery. Any alert still owed fails the task (retry)."""
     from include import alerts, notify, store
 
     reason = email_decision(context)
     if reason:
         _skip(reason)
     period = run_period(context)
+    series = store.series_of(period.type)
+    options = {"run_id": context["dag_run"].run_id, "airflow_url": airflow_run_url(context),
+               "tz": config.investor_timezone()}
+    sent, failures = [], []
     conn = _metrics_conn()
     try:
-        fired = alerts.alerts_for_period(conn, period.end, series=store.series_of(period.type))
-        sent = notify.send_alert_notifications(
-            conn, fired, run_id=context["dag_run"].run_id, airflow_url=airflow_run_url(context),
-            tz=config.investor_timezone(),
-        )
-        if sent:
-            alerts.mark_notified(conn, sent)
+        batches = [alerts.alerts_for_period(conn, period.end, series=series)]
+        window = _owed_window(context, period)
+        if window:
+            current = {a["id"] for a in batches[0]}
+            batches.append([a for a in notify.owed_alerts(conn, since=window[0], until=window[1])
+                            if a["id"] not in current])
+        for batch in batches:
+            try:
+                sent += notify.send_alert_notifications(conn, batch, **options)
+            except notify.EmailDeliveryError as exc:
+                failures.append(exc)
+        if sent or failures:  # notified flags may have changed
             alerts.publish_alert_history(conn, config.archive_dir())
     finally:
         conn.close()
     log.info("alert e-mails sent now: %s", sent or "none (no critical/high alert, or already sent)")
+    _raise_first(failures, "an alert e-mail")
     return sent
 
 
 def send_weekly_summary(context) -> bool:
-    """The period's summary to INVESTOR_EMAILS, once (send log)."""
+    """The period's summary to each of INVESTOR_EMAILS, once (send log): an on-demand run's report
+    has its own key and reads the on-demand snapshot (trends from the weekly series). Then the
+    summaries of earlier weeks still owed (scheduled runs)."""
     from include import notify, store
 
     reason = email_decision(context)
     if reason:
         _skip(reason)
     period = run_period(context)
+    series = store.series_of(period.type)
+    options = {"run_id": context["dag_run"].run_id, "airflow_url": airflow_run_url(context),
+               "tz": config.investor_timezone()}
+    failures, sent = [], False
     conn = _metrics_conn()
     try:
-        snapshot = store.snapshot_for(conn, period.end, series=store.series_of(period.type))
+        snapshot = store.snapshot_for(conn, period.end, series=series)
         if snapshot is None:
-            raise RuntimeError(f"no stored snapshot for the period ending {period.end.isoformat()}")
-        weeks = store.history(conn, 12, until=period.end, types=("weekly", "backfill"))
-        previous = store.snapshot_for(conn, period.offset(days=7))
-        sent = notify.send_weekly_summary(
-            conn, snapshot, previous=previous, history=weeks, run_id=context["dag_run"].run_id,
-            airflow_url=airflow_run_url(context), tz=config.investor_timezone(),
-        )
+            raise RuntimeError(f"no stored {series} snapshot for the period ending {period.end.isoformat()}")
+        ends = [(period.end, snapshot)]
+        window = _owed_window(context, period)
+        if window:
+            for _key, end in notify.owed(conn, notify.KIND_WEEKLY_SUMMARY, since=window[0], until=window[1]):
+                if end != period.end:
+                    ends.append((end, store.snapshot_for(conn, end, series="weekly")))
+        for end, week in ends:
+            if week is None:
+                log.error("a summary is owed for the week ending %s but no weekly snapshot is stored", end)
+                continue
+            try:
+                history = store.history(conn, 12, until=end, series="weekly")
+                # the week before, a calendar offset (a week across DST is 167 or 169 hours); an
+                # on-demand report compares with the newest week ended at least 7 days before it
+                week_before = calendar_offset(end, config.investor_timezone(), days=7)
+                if series == "on_demand" and end == period.end:
+                    earlier = store.history(conn, 1, until=week_before, series="weekly")
+                    previous = earlier[0] if earlier else None
+                else:
+                    previous = store.snapshot_for(conn, week_before, series="weekly")
+                sent_now = notify.send_weekly_summary(conn, week, previous=previous, history=history,
+                                                      on_demand=series == "on_demand" and end == period.end,
+                                                      **options)
+                sent = sent or (sent_now and end == period.end)
+                if sent_now and end != period.end:
+                    log.warning("sent the summary owed for the week ending %s (an earlier run could not)", end)
+            except notify.EmailDeliveryError as exc:
+                failures.append(exc)
     finally:
         conn.close()
-    log.info("weekly summary %s", "sent" if sent else "already sent for this period: nothing sent")
+    log.info("summary %s", "sent" if sent else "already sent for this period (or owed: see the errors)")
+    _raise_first(failures, "a summary e-mail")
     return sent
 
 
@@ -458,7 +519,7 @@ def notify_data_team_of_failure(context) -> None:
         try:
             notify.send_data_quality_failure(
                 conn, message, report_path=report, period=period, run_id=context["dag_run"].run_id,
-                tz=config.investor_timezone(),
+                try_number=getattr(context.get("ti"), "try_number", None), tz=config.investor_timezone(),
             )
         finally:
             conn.close()

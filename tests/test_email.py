@@ -223,16 +223,26 @@ def test_weekly_summary_reaches_every_recipient_once(sink, metrics_conn, snapsho
     assert notify.send_once(metrics_conn, kind=KIND_WEEKLY_SUMMARY, key=key, message=summary(snapshot, history),
                             run_id="scheduled__2026-11-22T09:00:00+00:00", smtp_conn=smtp) is True
 
-    [path] = sink.files()
-    raw = path.read_bytes()
-    assert len(raw) < 300_000
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
-    assert envelope_to(msg) == sorted(RECIPIENTS)
+    # One message per recipient, each addressed to that recipient alone.
+    paths = sink.files()
+    assert len(paths) == len(RECIPIENTS)
+    received = {}
+    for path in paths:
+        raw = path.read_bytes()
+        assert len(raw) < 300_000
+        one = email.message_from_bytes(raw, policy=email.policy.default)
+        [rcpt] = envelope_to(one)
+        assert [a.addr_spec for a in one["To"].addresses] == [rcpt]
+        received[rcpt] = one
+    assert sorted(received) == sorted(RECIPIENTS)
+    msg = received[RECIPIENTS[0]]
     assert str(msg["X-Envelope-From"]) == SENDER
     assert str(msg["Subject"]) == "ChatterFix investor metrics — week ending 22 Nov 2026: MRR $32,110 (+16.1% MoM)"
     assert msg["From"].addresses[0].addr_spec == SENDER
     # (a long header may be folded onto a continuation line; the id is the same)
-    assert msg["Message-ID"].strip() == email_report.message_id(KIND_WEEKLY_SUMMARY, key, SENDER)
+    for rcpt, one in received.items():
+        assert one["Message-ID"].strip() == email_report.message_id(KIND_WEEKLY_SUMMARY, key, SENDER, rcpt)
+    assert len({one["Message-ID"].strip() for one in received.values()}) == len(RECIPIENTS)
     assert msg["Message-ID"].endswith("@chatterfix.example>")
 
     # multipart/mixed [ multipart/alternative [ text/plain, multipart/related [ html, 4 × png ] ], json ]
@@ -264,17 +274,38 @@ def test_weekly_summary_reaches_every_recipient_once(sink, metrics_conn, snapsho
     for number in ("$32,110", "$385,316", "127", "16.1%", "99.94%", "1,811", "95.3%", "41.9", "3.21"):
         assert number in text and number in html, number
 
-    row = notify.send_status(metrics_conn, KIND_WEEKLY_SUMMARY, key)
-    assert row["status"] == "sent" and row["sent_at"] is not None
-    assert sorted(row["recipients"]) == sorted(RECIPIENTS)
-    assert row["message_id"] == msg["Message-ID"].strip() and row["subject"] == str(msg["Subject"])
-    assert row["run_id"] == "scheduled__2026-11-22T09:00:00+00:00"
+    status = notify.send_status(metrics_conn, KIND_WEEKLY_SUMMARY, key)
+    assert status["status"] == "sent" and sorted(status["sent_to"]) == sorted(RECIPIENTS)
+    for rcpt, row in status["rows"].items():
+        assert row["status"] == "sent" and row["sent_at"] is not None and row["attempts"] == 1
+        assert row["message_id"] == received[rcpt]["Message-ID"].strip() and row["subject"] == str(msg["Subject"])
+        assert row["run_id"] == "scheduled__2026-11-22T09:00:00+00:00"
+        assert row["lease_owner"] is None and row["lease_expires_at"] is None
 
     # A retry (or a rerun of the period) sends nothing more.
     assert notify.send_once(metrics_conn, kind=KIND_WEEKLY_SUMMARY, key=key, message=summary(snapshot, history),
                             run_id="manual__rerun", smtp_conn=smtp) is False
-    assert len(sink.files()) == 1
-    assert notify.send_status(metrics_conn, KIND_WEEKLY_SUMMARY, key)["run_id"] == "scheduled__2026-11-22T09:00:00+00:00"
+    assert len(sink.files()) == len(RECIPIENTS)
+    rows = notify.send_status(metrics_conn, KIND_WEEKLY_SUMMARY, key)["rows"].values()
+    assert {row["run_id"] for row in rows} == {"scheduled__2026-11-22T09:00:00+00:00"}
+
+
+def test_each_message_shows_only_its_own_recipient(sink, metrics_conn, snapshot, history):
+    """Point 11 of issue 13: no investor sees another's address, in any header or the envelope."""
+    smtp = notify.smtp_connection(env=sink_env(sink.port))
+    assert notify.send_once(metrics_conn, kind=KIND_WEEKLY_SUMMARY, key=weekly_summary_key(snapshot),
+                            message=summary(snapshot, history), run_id="r", smtp_conn=smtp)
+    alert = build_alert_message(make_alert(), recipients=RECIPIENTS, sender=SENDER, tz="UTC")
+    assert notify.send_once(metrics_conn, kind=KIND_ALERT, key="a1", message=alert, run_id="r", smtp_conn=smtp)
+    files = sink.files()
+    assert len(files) == 2 * len(RECIPIENTS)
+    for path in files:
+        one = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        [own] = envelope_to(one)
+        headers = "\n".join(f"{name}: {value}" for name, value in one.items() if not name.startswith("X-Envelope"))
+        for other in set(RECIPIENTS) - {own}:
+            assert other not in headers, (own, other)
+        assert own in str(one["To"]) and one["Cc"] is None and one["Bcc"] is None
 
 
 def test_concurrent_senders_of_one_key_deliver_one_message(sink, metrics_db, snapshot, history):
@@ -301,8 +332,8 @@ def test_concurrent_senders_of_one_key_deliver_one_message(sink, metrics_db, sna
         thread.join(60)
     try:
         assert not errors
-        assert sorted(results) == [False, False, False, True]
-        assert len(sink.files()) == 1
+        assert sorted(results) == [False, False, False, True]  # the first holds every lease, the others wait
+        assert sorted(envelope_to(m)[0] for m in sink.parsed()) == sorted(RECIPIENTS)  # one copy each
         assert connections[3].autocommit is True  # restored
     finally:
         for conn in connections:
@@ -336,15 +367,15 @@ def test_second_sender_waits_for_the_first_and_sends_nothing(tmp_path, metrics_d
     try:
         thread = threading.Thread(target=first)
         thread.start()
-        assert handler.receiving.wait(30)  # the first sender is mid-conversation, holding the row lock
+        assert handler.receiving.wait(30)  # the first sender is mid-conversation, holding the leases
         started = time.monotonic()
         second = notify.send_once(second_conn, kind=KIND_WEEKLY_SUMMARY, key=weekly_summary_key(snapshot),
                                   message=summary(snapshot, history), run_id="second", smtp_conn=smtp)
         waited = time.monotonic() - started
         thread.join(30)
         assert outcome["first"] is True and second is False
-        assert waited > 0.5  # it waited for the first transaction instead of sending
-        assert len(slow.files()) == 1
+        assert waited > 0.5  # it waited for the first sender's leases instead of sending
+        assert len(slow.files()) == len(RECIPIENTS)
     finally:
         slow.stop()
         first_conn.close()
@@ -377,8 +408,12 @@ def test_smtp_failure_raises_marks_nothing_and_the_retry_sends_exactly_one(
     finally:
         if rejecting is not None:
             rejecting.stop()
-    row = notify.send_status(metrics_conn, KIND_WEEKLY_SUMMARY, key)
-    assert row is None or row["status"] != "sent"
+    status = notify.send_status(metrics_conn, KIND_WEEKLY_SUMMARY, key)
+    assert status["sent_to"] == []
+    # deferred (a rejected message: each tried) or not attempted after the link failed (pending):
+    # all owed, none left leased
+    statuses = [row["status"] for row in status["rows"].values()]
+    assert statuses[0] == "deferred" and set(statuses) <= {"deferred", "pending"}, statuses
     assert sink.files() == []
 
     if outage == "server stopped":
@@ -387,8 +422,9 @@ def test_smtp_failure_raises_marks_nothing_and_the_retry_sends_exactly_one(
                             run_id="try-2", smtp_conn=good) is True
     assert notify.send_once(metrics_conn, kind=KIND_WEEKLY_SUMMARY, key=key, message=summary(snapshot, history),
                             run_id="try-3", smtp_conn=good) is False
-    assert len(sink.files()) == 1
-    assert notify.send_status(metrics_conn, KIND_WEEKLY_SUMMARY, key)["run_id"] == "try-2"
+    assert len(sink.files()) == len(RECIPIENTS)
+    rows = notify.send_status(metrics_conn, KIND_WEEKLY_SUMMARY, key)["rows"].values()
+    assert {(row["status"], row["run_id"]) for row in rows} == {("sent", "try-2")}
 
 
 def test_every_value_from_the_data_is_html_escaped(snapshot, history):
@@ -493,16 +529,17 @@ def test_a_critical_alert_gets_its_own_message(sink, metrics_conn, monkeypatch):
     sent = notify.send_alert_notifications(metrics_conn, [medium, critical, failure], run_id="r1", tz="UTC")
     assert sent == [failure["id"], critical["id"]]
     received = sink.parsed()
-    assert sorted(str(m["Subject"]) for m in received) == sorted(str(m["Subject"]) for _, m in built)
+    # each alert on its own message, to each recipient alone
+    assert sorted((str(m["Subject"]), envelope_to(m)[0]) for m in received) == sorted(
+        (str(m["Subject"]), rcpt) for _, m in built for rcpt in RECIPIENTS)
     for message in received:
-        assert envelope_to(message) == sorted(RECIPIENTS)
         assert message.get_body(("plain",)) is not None and message.get_body(("html",)) is not None
-    assert len({str(m["Message-ID"]).strip() for m in received}) == 2
+    assert len({str(m["Message-ID"]).strip() for m in received}) == 2 * len(RECIPIENTS)
     assert notify.send_status(metrics_conn, KIND_ALERT, critical["id"])["status"] == "sent"
 
     # A rerun of the period (same alert ids) e-mails nothing more.
     assert notify.send_alert_notifications(metrics_conn, [medium, critical, failure], run_id="r2", tz="UTC") == []
-    assert len(sink.files()) == 2
+    assert len(sink.files()) == 2 * len(RECIPIENTS)
 
 
 def test_data_quality_failure_goes_to_the_data_team_only(sink, metrics_conn, monkeypatch, snapshot):
@@ -510,21 +547,27 @@ def test_data_quality_failure_goes_to_the_data_team_only(sink, metrics_conn, mon
         monkeypatch.setenv(name, value)
     report = "/srv/airflow/docs/investors/data_quality/index.html"
     assert notify.send_data_quality_failure(metrics_conn, "expect_column_values_to_not_be_null failed: customers.name",
-                                            report_path=report, period=snapshot["period"], run_id="r1", tz="UTC")
+                                            report_path=report, period=snapshot["period"], run_id="r1",
+                                            try_number=1, tz="UTC")
     [msg] = sink.parsed()
     assert envelope_to(msg) == DATA_TEAM
     assert str(msg["Subject"]) == ("[DATA QUALITY] ChatterFix investor metrics: validation failed, "
                                    "week ending 22 Nov 2026")
     assert report in text_of(msg) and "customers.name" in html_of(msg)
-    # The failure callback of a retry of the same run sends nothing more.
+    # A second callback of the same try sends nothing more ...
     assert not notify.send_data_quality_failure(metrics_conn, "again", report_path=report,
-                                                period=snapshot["period"], run_id="r1", tz="UTC")
+                                                period=snapshot["period"], run_id="r1", try_number=1, tz="UTC")
     assert len(sink.files()) == 1
+    # ... but the run cleared and failing again (its next try) alerts again (issue 13, point 14).
+    assert notify.send_data_quality_failure(metrics_conn, "again", report_path=report,
+                                            period=snapshot["period"], run_id="r1", try_number=2, tz="UTC")
+    assert len(sink.files()) == 2
+    assert notify.send_status(metrics_conn, "data_quality_failure", "2026-11-22T09:00:00Z|r1|try 2")["status"] == "sent"
 
     monkeypatch.delenv("DATA_TEAM_EMAILS")
     assert notify.send_data_quality_failure(metrics_conn, "x", report_path=None, period=snapshot["period"],
                                             run_id="r2", tz="UTC") is False
-    assert len(sink.files()) == 1
+    assert len(sink.files()) == 2
 
 
 # --------------------------------------------------------------------------- configuration
@@ -604,8 +647,9 @@ def test_the_seed_variables_alone_deliver_the_summary(sink, metrics_conn, monkey
                                       tz="UTC") is True
     assert notify.send_weekly_summary(metrics_conn, snapshot, previous=history[0], history=history, run_id="r",
                                       tz="UTC") is False
-    [msg] = sink.parsed()
-    assert envelope_to(msg) == sorted(RECIPIENTS) and str(msg["X-Envelope-From"]) == SENDER
+    received = sink.parsed()
+    assert sorted(envelope_to(m)[0] for m in received) == sorted(RECIPIENTS)
+    assert {str(m["X-Envelope-From"]) for m in received} == {SENDER}
 
 
 # --------------------------------------------------------------------------- secrets
@@ -639,8 +683,8 @@ def test_the_password_never_appears_in_messages_errors_or_logs(tmp_path, metrics
         assert PASSWORD not in notify.describe_connection(right)
         assert notify.send_once(metrics_conn, kind=KIND_WEEKLY_SUMMARY, key=weekly_summary_key(snapshot),
                                 message=summary(snapshot, history), run_id="r", smtp_conn=right) is True
-        [path] = auth.files()
-        assert PASSWORD.encode() not in path.read_bytes()
+        assert len(auth.files()) == len(RECIPIENTS)
+        assert all(PASSWORD.encode() not in path.read_bytes() for path in auth.files())
     finally:
         auth.stop()
     assert PASSWORD not in caplog.text

@@ -384,9 +384,11 @@ def test_three_failures_open_one_incident_and_recovery_resolves_it(env, service,
         "dedup_key": key, "rule": "critical_system_failure", "severity": "critical", "category": "system",
         "service": "api", "value": 3.0, "threshold": 3.0, "period_start": at(1), "period_end": at(3),
         "triggered_at": at(3), "resolved_at": None, "notified": True}
-    [mail] = outbox(env)
+    openings = outbox(env)  # one message per investor, each addressed to that investor alone
+    assert sorted(m["X-Envelope-To"].strip() for m in openings) == sorted(INVESTORS)
+    assert all(m["To"].addresses[0].addr_spec == m["X-Envelope-To"].strip() for m in openings)
+    mail = openings[0]
     assert mail["Subject"] == "[CRITICAL] ChatterFix: api is down: 3 health probes failed in a row"
-    assert sorted(a.strip() for a in mail["X-Envelope-To"].split(",")) == sorted(INVESTORS)
     text = mail.get_body(("plain",)).get_content()
     assert "20 Nov 2026 10:05 to 20 Nov 2026 10:15 (UTC)" in text
     assert "timeout: no response within 1000 ms" in text and incident["id"] in text
@@ -402,7 +404,7 @@ def test_three_failures_open_one_incident_and_recovery_resolves_it(env, service,
     for i in (4, 5):
         later = play_round(metrics_conn, services, i)
         assert (later["opened"], later["resolved"], later["emails"]) == ([], [], [])
-    assert len(incidents(env.db)) == 1 and len(outbox(env)) == 1
+    assert len(incidents(env.db)) == 1 and len(outbox(env)) == len(INVESTORS)
 
     # the service answers again: resolved at that round, one resolution e-mail in the alert's thread
     api.status = 200
@@ -411,16 +413,20 @@ def test_three_failures_open_one_incident_and_recovery_resolves_it(env, service,
     assert back["emails"] == [{"kind": "incident_resolved", "id": incident["id"]}]
     [resolved] = incidents(env.db)
     assert resolved["resolved_at"] == at(6) and resolved["notified"]
-    [closing] = resolution_mails(env)
+    closings = resolution_mails(env)
+    assert len(closings) == len(INVESTORS)
+    opening_of = {m["X-Envelope-To"].strip(): m["Message-ID"] for m in openings}
+    for closing in closings:  # each in the thread of that investor's own opening message
+        assert closing["In-Reply-To"] == opening_of[closing["X-Envelope-To"].strip()]
+    closing = closings[0]
     assert closing["Subject"] == "[RESOLVED] ChatterFix: api answers again after 25 minutes down"
-    assert closing["In-Reply-To"] == mail["Message-ID"]
     assert "20 Nov 2026 10:30 (UTC)" in closing.get_body(("plain",)).get_content()
     history = json.loads((env.archive / "alert_history.json").read_text())["alerts"]
     assert history[0]["resolved_at"] == iso(at(6))
     for i in (6, 7):  # a retry of the round, then the next healthy round: nothing more
         quiet = play_round(metrics_conn, services, i)
         assert (quiet["opened"], quiet["resolved"], quiet["emails"]) == ([], [], [])
-    assert len(outbox(env)) == 2
+    assert len(outbox(env)) == 2 * len(INVESTORS)
 
     # a new outage later is a new incident, with its own e-mails
     api.down()
@@ -429,11 +435,13 @@ def test_three_failures_open_one_incident_and_recovery_resolves_it(env, service,
     second = play_round(metrics_conn, services, 10)
     assert second["opened"] == [alerts.alert_id(f"critical_system_failure|api|{iso(at(8))}")]
     assert [i["period_start"] for i in incidents(env.db)] == [at(1), at(8)]
-    assert len(alert_mails(env)) == 2 and len(resolution_mails(env)) == 1
+    assert len(alert_mails(env)) == 2 * len(INVESTORS) and len(resolution_mails(env)) == len(INVESTORS)
     # web never failed: no incident of its own; every round has one row per service
     assert {i["service"] for i in incidents(env.db)} == {"api"}
     assert len(checks(env.db, "web")) == 11 and all(row[2] for row in checks(env.db, "web"))
-    sent = rows(env.db, "SELECT kind, send_key, status FROM investor_metrics.send_log ORDER BY sent_at")
+    sent = rows(env.db, "SELECT kind, send_key, min(status) FROM investor_metrics.send_log "
+                        "GROUP BY kind, send_key HAVING count(*) = %s AND bool_and(status = 'sent') "
+                        "ORDER BY min(sent_at)", (len(INVESTORS),))
     assert sent == [("alert", incident["id"], "sent"), ("incident_resolved", incident["id"], "sent"),
                     ("alert", second["opened"][0], "sent")]
 
@@ -455,7 +463,7 @@ def test_an_smtp_failure_fails_the_round_and_the_retry_sends_the_alert_once(env,
     monkeypatch.setenv("SMTP_PORT", str(env.smtp_port))
     retry = play_round(metrics_conn, services, 2, republish=True)  # the task's retry
     assert retry["opened"] == [] and retry["emails"] == [{"kind": "alert", "id": incident["id"]}]
-    assert incidents(env.db)[0]["notified"] and len(outbox(env)) == 1
+    assert incidents(env.db)[0]["notified"] and len(outbox(env)) == len(INVESTORS)
     history = json.loads((env.archive / "alert_history.json").read_text())["alerts"]
     assert history[0]["notified"] is True
 
@@ -488,7 +496,7 @@ def test_concurrent_rounds_open_one_incident(env, service, metrics_db):
         t.join(60)
     assert errors == []
     assert sum(len(r["opened"]) for r in results) == 1
-    assert len(incidents(env.db)) == 1 and len(outbox(env)) == 1
+    assert len(incidents(env.db)) == 1 and len(outbox(env)) == len(INVESTORS)
 
 
 # --------------------------------------------------------------------------- through the DAG
@@ -527,8 +535,9 @@ def test_the_dag_probes_and_raises_the_incident(env, service, airflow_db, monkey
     assert (incident["service"], incident["period_start"], incident["period_end"]) == (
         "gone", current - 2 * probes.PROBE_EVERY, current)
     assert incident["notified"] and incident["run_id"] == dr.run_id
-    [mail] = outbox(env)
-    assert mail["Subject"] == "[CRITICAL] ChatterFix: gone is down: 3 health probes failed in a row"
+    mails = outbox(env)
+    assert sorted(m["X-Envelope-To"].strip() for m in mails) == sorted(INVESTORS)
+    assert {m["Subject"] for m in mails} == {"[CRITICAL] ChatterFix: gone is down: 3 health probes failed in a row"}
     assert (env.archive / "alert_history.json").exists()
 
 

@@ -75,16 +75,77 @@ ALTER TABLE investor_metrics.alerts ADD COLUMN IF NOT EXISTS superseded_at times
 CREATE INDEX IF NOT EXISTS alerts_triggered_at_idx ON investor_metrics.alerts (triggered_at DESC);
 CREATE INDEX IF NOT EXISTS alerts_period_end_idx ON investor_metrics.alerts (period_end);
 
--- Exactly-once e-mail (SPEC section 8): a message is sent only after its row is claimed (row lock
--- held across the SMTP conversation) and marked 'sent' in the same transaction.
+-- Exactly-once e-mail (SPEC section 8), one row per (message kind, send key, recipient): each
+-- recipient gets a message of their own. Status: pending (nothing tried yet), sending (leased by
+-- lease_owner until lease_expires_at, claimed and committed before any SMTP), sent, deferred (a 4xx
+-- refusal or no SMTP conversation: owed), unknown (the connection dropped or timed out after the
+-- data went out: owed, resent with the same Message-ID), refused (5xx: permanent, reported to the
+-- data team). An expired 'sending' lease means the holder vanished: its outcome is unknown.
 CREATE TABLE IF NOT EXISTS investor_metrics.send_log (
-    kind        text        NOT NULL,   -- weekly_summary, alert, incident_resolved, data_quality_failure
-    send_key    text        NOT NULL,   -- the period end (ISO) or the alert id
-    status      text        NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent')),
-    recipients  text[],
-    subject     text,
-    message_id  text,
-    run_id      text,
-    sent_at     timestamptz,
-    PRIMARY KEY (kind, send_key)
+    kind             text        NOT NULL,   -- weekly_summary, alert, incident_resolved, data_quality_failure, delivery_report
+    send_key         text        NOT NULL,   -- the period end (ISO), on_demand|<period end>, the alert id, ...
+    recipient        text        NOT NULL,
+    status           text        NOT NULL DEFAULT 'pending',
+    period_end       timestamptz,            -- the reported period, for the owed-e-mail sweep
+    subject          text,
+    message_id       text,
+    run_id           text,
+    sent_at          timestamptz,
+    attempts         integer     NOT NULL DEFAULT 0,
+    smtp_code        integer,
+    last_error       text,
+    unknown_outcomes integer     NOT NULL DEFAULT 0,   -- attempts whose outcome was unknown
+    unknown_reported integer     NOT NULL DEFAULT 0,   -- of those, how many the data team was told of
+    refusal_reported boolean     NOT NULL DEFAULT false,
+    lease_owner      text,
+    lease_expires_at timestamptz,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT send_log_status_check
+        CHECK (status IN ('pending', 'sending', 'sent', 'deferred', 'unknown', 'refused')),
+    PRIMARY KEY (kind, send_key, recipient)
 );
+
+-- Migration of the per-message send log (primary key (kind, send_key), a recipients array): each
+-- 'sent' row becomes one row per recipient it listed; a 'pending' row (nothing sent) is dropped.
+-- Guarded by the catalog, so an up-to-date table takes no lock here.
+DO $migrate$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM information_schema.columns
+        WHERE table_schema = 'investor_metrics' AND table_name = 'send_log' AND column_name = 'recipient'
+    ) THEN
+        ALTER TABLE investor_metrics.send_log
+            DROP CONSTRAINT IF EXISTS send_log_pkey,
+            DROP CONSTRAINT IF EXISTS send_log_status_check,
+            ADD COLUMN recipient text,
+            ADD COLUMN period_end timestamptz,
+            ADD COLUMN attempts integer NOT NULL DEFAULT 0,
+            ADD COLUMN smtp_code integer,
+            ADD COLUMN last_error text,
+            ADD COLUMN unknown_outcomes integer NOT NULL DEFAULT 0,
+            ADD COLUMN unknown_reported integer NOT NULL DEFAULT 0,
+            ADD COLUMN refusal_reported boolean NOT NULL DEFAULT false,
+            ADD COLUMN lease_owner text,
+            ADD COLUMN lease_expires_at timestamptz,
+            ADD COLUMN created_at timestamptz NOT NULL DEFAULT now(),
+            ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();
+        INSERT INTO investor_metrics.send_log (kind, send_key, recipient, status, subject, message_id, run_id,
+                                               sent_at, attempts)
+        SELECT DISTINCT ON (legacy.kind, legacy.send_key, address)
+               legacy.kind, legacy.send_key, address, 'sent', legacy.subject, legacy.message_id,
+               legacy.run_id, legacy.sent_at, 1
+        FROM investor_metrics.send_log AS legacy, unnest(legacy.recipients) AS address
+        WHERE legacy.recipient IS NULL AND legacy.status = 'sent';
+        DELETE FROM investor_metrics.send_log WHERE recipient IS NULL;
+        ALTER TABLE investor_metrics.send_log
+            DROP COLUMN recipients,
+            ALTER COLUMN recipient SET NOT NULL,
+            ADD CONSTRAINT send_log_status_check
+                CHECK (status IN ('pending', 'sending', 'sent', 'deferred', 'unknown', 'refused')),
+            ADD PRIMARY KEY (kind, send_key, recipient);
+    END IF;
+END
+$migrate$;
+CREATE INDEX IF NOT EXISTS send_log_owed_idx ON investor_metrics.send_log (kind, period_end)
+    WHERE status <> 'sent';

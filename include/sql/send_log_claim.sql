@@ -1,5 +1,5 @@
--- Claim the send-log row of one e-mail (kind, send_key); a row that exists is left as it is.
--- A concurrent sender of the same key blocks here until the first one commits or rolls back.
-INSERT INTO investor_metrics.send_log (kind, send_key)
-VALUES (%(kind)s, %(send_key)s)
-ON CONFLICT (kind, send_key) DO NOTHING
+-- One row per recipient of one e-mail (kind, send_key); rows that exist are left as they are.
+INSERT INTO investor_metrics.send_log (kind, send_key, recipient, period_end)
+SELECT %(kind)s, %(send_key)s, recipient, %(period_end)s::timestamptz
+FROM unnest(%(recipients)s::text[]) AS recipient
+ON CONFLICT (kind, send_key, recipient) DO NOTHING
