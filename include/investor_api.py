@@ -49,10 +49,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from include import investor_queries as queries
+from include import period as instants
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,25 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": None, "description": "A parameter is malformed; the message names it"},
     503: {"model": None, "description": "The metrics store (or Airflow's metadata database) is unavailable"},
 }
+
+
+# --------------------------------------------------------------------------- parameter schemas
+# What the OpenAPI document says of each parameter is exactly what the API accepts (a schema-driven
+# fuzzer finds no value the schema allows that the API refuses, nor the reverse). The values are
+# parsed by ``include.investor_queries`` (messages that name the parameter); these only describe them.
+INSTANT_SCHEMA = {
+    "type": "string", "format": "date-time", "pattern": instants.INSTANT_PATTERN,
+    "description": "ISO 8601 / RFC 3339 with seconds and a UTC offset (`Z` or `±hh:mm`), fractions of "
+                   "a second up to 6 digits, years 1970–9999 in UTC (on 1970-01-01 and 9999-12-31: `Z`)",
+    "examples": ["2026-11-22T09:00:00Z", "2026-11-22T10:00:00+01:00"],
+}
+Instant = Annotated[str, WithJsonSchema(INSTANT_SCHEMA)]
+SEVERITY_PATTERN = "^(?:{0})(?:,(?:{0}))*$".format("|".join(queries.SEVERITIES))
+SeverityList = Annotated[str, WithJsonSchema({
+    "type": "string", "pattern": SEVERITY_PATTERN,
+    "description": "One severity or several separated by commas (no spaces): " + ", ".join(queries.SEVERITIES),
+    "examples": ["critical", "critical,high"],
+})]
 
 
 # --------------------------------------------------------------------------- response models
@@ -156,11 +176,11 @@ class AlertsResponse(BaseModel):
 class CollectRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    period_end: str | None = Field(
+    period_end: Instant | None = Field(
         default=None,
-        description="The report covers the 7 days before this instant: ISO 8601 with a UTC offset. "
-                    "Default: now.",
-        examples=["2026-11-22T09:00:00Z"],
+        description="The report covers the 7 days before this instant (at most 5 minutes from now: "
+                    "a later one is refused with 422, a rule JSON Schema cannot state). Default: now, "
+                    "to the second.",
     )
     send_email: StrictBool = Field(default=False, description="Also e-mail the report to the investors")
 
@@ -348,19 +368,25 @@ async def _unexpected(request: Request, exc: Exception):
 def get_metrics(
     request: Request,
     user: Reader,
-    period_end: Annotated[str | None, Query(
-        description="The snapshot of the period ending at this instant (ISO 8601 with a UTC offset). "
-                    "With `history`: the newest snapshots ending at or before it.",
-        examples=["2026-11-22T09:00:00Z"],
+    period_end: Annotated[Instant | None, Query(
+        description="The snapshot of the period ending at this instant: the weekly one, else the "
+                    "on-demand one (or the one of `type`). With `history`: the newest snapshots ending "
+                    "at or before it.",
     )] = None,
     history: Annotated[int | None, Query(
-        ge=1, le=queries.HISTORY_MAX, description="Return this many snapshots, newest first",
+        ge=1, le=queries.HISTORY_MAX,
+        description="Return this many snapshots of one series, newest first: weekly periods "
+                    "(scheduled and backfill runs), or with `type=on_demand` the on-demand reports",
+    )] = None,
+    type: Annotated[Literal["weekly", "on_demand"] | None, Query(
+        description="The series: `weekly` (scheduled and backfill periods) or `on_demand` (manual "
+                    "runs). Without `history` and `period_end`: the latest snapshot of that series.",
     )] = None,
 ) -> Response:
     end = queries.parse_instant(period_end, "period_end")
     # The stored snapshot text goes out as it is: no parse, no re-serialisation.
-    return _json_bytes(_store().run(lambda conn: queries.metrics_body(conn, period_end=end, history=history)),
-                       request)
+    return _json_bytes(_store().run(
+        lambda conn: queries.metrics_body(conn, period_end=end, history=history, series=type)), request)
 
 
 @app.post(
@@ -396,14 +422,12 @@ def collect_metrics(
 )
 def get_alerts(
     user: Reader,
-    severity: Annotated[list[str] | None, Query(
+    severity: Annotated[list[SeverityList] | None, Query(
         description="Only these severities (critical, high, medium, low): repeat the parameter or "
                     "separate with commas",
-        examples=[["critical,high"]],
     )] = None,
-    since: Annotated[str | None, Query(
-        description="Only alerts triggered at or after this instant (ISO 8601 with a UTC offset)",
-        examples=["2026-11-01T00:00:00Z"],
+    since: Annotated[Instant | None, Query(
+        description="Only alerts triggered at or after this instant",
     )] = None,
     limit: Annotated[int, Query(ge=1, le=queries.ALERTS_LIMIT_MAX, description="At most this many")]
     = queries.ALERTS_LIMIT_DEFAULT,
@@ -427,16 +451,34 @@ def investor_page(user: Reader) -> HTMLResponse:
 
 
 @app.get("/openapi.json", include_in_schema=False)
-def openapi_document(request: Request, user: GetUserDep) -> JSONResponse:
+def openapi_document(request: Request, user: Reader) -> JSONResponse:
     return JSONResponse(_openapi(request.scope.get("root_path", "").rstrip("/")))
 
 
 @cache
 def _openapi(root_path: str) -> dict:
-    return get_openapi(
+    document = get_openapi(
         title=app.title, version=app.version, description=API_DESCRIPTION, routes=app.routes,
         servers=[{"url": root_path or "/"}],
     )
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                parameter["schema"] = _without_null(parameter["schema"])
+    return document
+
+
+def _without_null(schema: dict) -> dict:
+    """An optional query parameter is optional by its absence: a query string has no null, so
+    ``anyOf: [X, {type: null}]`` (what ``str | None`` becomes) is documented as ``X``."""
+    branches = schema.get("anyOf")
+    if not branches:
+        return schema
+    kept = [branch for branch in branches if branch != {"type": "null"}]
+    if len(kept) != 1:
+        return schema
+    rest = {key: value for key, value in schema.items() if key != "anyOf"}
+    return {**kept[0], **rest}
 
 
 # --------------------------------------------------------------------------- the page

@@ -28,10 +28,11 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import cache
 from typing import Any, TypeVar
 
+from include import period
 from include.config import (
     CHATTERFIX_CONN_ID,
     DEFAULT_DB_NAME,
@@ -49,9 +50,6 @@ HISTORY_MAX = 520  # ten years of weeks
 ALERTS_LIMIT_DEFAULT = 100
 ALERTS_LIMIT_MAX = 1000
 SEVERITIES = ("critical", "high", "medium", "low")
-INSTANT_EXAMPLE = "2026-11-22T09:00:00Z or 2026-11-22T10:00:00+01:00"
-# A manual run may not report on a week that has not ended yet (beyond this much clock skew).
-FUTURE_TOLERANCE = timedelta(minutes=5)
 
 POOL_SIZE_VARIABLE = "INVESTOR_API_POOL_SIZE"
 DEFAULT_POOL_SIZE = 5
@@ -84,22 +82,15 @@ class StoreUnavailable(RuntimeError):
 
 # --------------------------------------------------------------------------- parameters
 def parse_instant(raw: str | None, parameter: str) -> datetime | None:
-    """An ISO 8601 instant with a UTC offset (``2026-11-22T09:00:00Z``) as an aware UTC datetime;
-    None for an absent value; a ``ParameterError`` naming ``parameter`` otherwise."""
+    """``include.period.parse_instant`` (ISO 8601 with seconds and a UTC offset, years 1970–9999
+    in UTC) as an aware UTC datetime; None for an absent value; a ``ParameterError`` naming
+    ``parameter`` otherwise."""
     if raw is None:
         return None
-    text = raw.strip()
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ParameterError(
-            parameter, f"{parameter} {raw!r} is not an ISO 8601 date-time; expected e.g. {INSTANT_EXAMPLE}"
-        ) from None
-    if parsed.tzinfo is None:
-        raise ParameterError(
-            parameter, f"{parameter} {raw!r} has no UTC offset; expected e.g. {INSTANT_EXAMPLE}"
-        )
-    return parsed.astimezone(timezone.utc)
+        return period.parse_instant(raw, parameter)
+    except period.InstantError as exc:
+        raise ParameterError(parameter, str(exc)) from None
 
 
 def parse_severities(values: Iterable[str] | None) -> tuple[str, ...] | None:
@@ -121,24 +112,20 @@ def parse_severities(values: Iterable[str] | None) -> tuple[str, ...] | None:
     return tuple(found) or None
 
 
-def iso_z(instant: datetime) -> str:
-    """``2026-11-22T09:00:00Z`` (fractions of a second kept when there are any)."""
-    utc = instant.astimezone(timezone.utc)
-    text = utc.isoformat(timespec="microseconds" if utc.microsecond else "seconds")
-    return text.replace("+00:00", "Z")
+iso_z = period.format_instant  # ``2026-11-22T09:00:00Z`` (fractions of a second kept when there are any)
 
 
 def collect_conf(period_end: str | None, send_email: bool, *, now: datetime) -> dict[str, Any]:
     """The ``conf`` of a manual run of the weekly DAG (its params ``period_end``, ``send_email``).
-    ``period_end`` is normalised to UTC with ``Z``; a week that has not ended by ``now`` is refused."""
+    ``period_end`` is normalised to UTC with ``Z``; a week that has not ended by ``now`` (beyond
+    ``period.FUTURE_TOLERANCE`` of clock skew) is refused, as the run itself would refuse it."""
     conf: dict[str, Any] = {"send_email": bool(send_email)}
     end = parse_instant(period_end, "period_end")
     if end is not None:
-        if end > now + FUTURE_TOLERANCE:
-            raise ParameterError(
-                "period_end", f"period_end {period_end!r} is in the future: a report covers the 7 days "
-                "before an instant that has passed"
-            )
+        try:
+            period.refuse_future(end, now, "period_end")
+        except period.InstantError as exc:
+            raise ParameterError("period_end", str(exc)) from None
         conf["period_end"] = iso_z(end)
     return conf
 
