@@ -98,7 +98,7 @@ SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 ALERT_FIELDS = ("id", "rule", "severity", "category", "title", "message", "metric", "value", "threshold",
                 "period_start", "period_end", "triggered_at")
 STORED_FIELDS = (*ALERT_FIELDS, "run_id", "notified")
-OPTIONAL_STORED_FIELDS = ("service", "resolved_at")  # probe incidents only
+OPTIONAL_STORED_FIELDS = ("series", "service", "resolved_at", "superseded_at")  # present when set
 
 THRESHOLDS_VARIABLE = "investor_alert_thresholds"
 ENV_PREFIX = "INVESTOR_ALERT_"
@@ -251,9 +251,20 @@ def _checked(thresholds: dict[str, float]) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------- evaluation (pure)
-def dedup_key(rule: str, period_end: datetime | str) -> str:
-    """``"<rule>|<period end ISO>"``: one alert per (rule, period)."""
-    return f"{rule}|{_iso(period_end)}"
+def dedup_key(rule: str, period_end: datetime | str, series: str = "weekly") -> str:
+    """``"<rule>|<period end ISO>"`` for a week, ``"<rule>|on_demand|<period end ISO>"`` for an
+    on-demand report: one alert per (rule, series, period)."""
+    if series == "weekly":
+        return f"{rule}|{_iso(period_end)}"
+    if series == "on_demand":
+        return f"{rule}|on_demand|{_iso(period_end)}"
+    raise ValueError(f"alert series must be weekly or on_demand, got {series!r}")
+
+
+def series_of_snapshot(snapshot: Mapping) -> str:
+    from include.store import series_of
+
+    return series_of((snapshot.get("period") or {}).get("type") or "weekly")
 
 
 def alert_id(key: str) -> str:
@@ -278,6 +289,7 @@ def evaluate(snapshot: dict, *, thresholds: Mapping[str, float], previous_churne
     period_start = _iso(snapshot["period"]["start"])
     period_end = _iso(snapshot["period"]["end"])
     end = parse_period_end(period_end)
+    series = series_of_snapshot(snapshot)
     week = f"{end.day} {end:%b %Y}"
     alerts = []
     for rule in RULES:
@@ -286,7 +298,7 @@ def evaluate(snapshot: dict, *, thresholds: Mapping[str, float], previous_churne
             continue
         value, threshold, context = fired
         words = {"week": week, "value": _fmt(value), "threshold": _fmt(threshold), **context}
-        key = dedup_key(rule.name, period_end)
+        key = dedup_key(rule.name, period_end, series)
         alerts.append({
             "id": alert_id(key),
             "rule": rule.name,
@@ -486,8 +498,8 @@ def alert_record(row: Mapping) -> dict:
     return record
 
 
-def _key_of(alert: Mapping) -> str:
-    return alert.get("dedup_key") or dedup_key(alert["rule"], alert["period_end"])
+def _key_of(alert: Mapping, series: str = "weekly") -> str:
+    return alert.get("dedup_key") or dedup_key(alert["rule"], alert["period_end"], series)
 
 
 def _instant(value):
@@ -496,12 +508,23 @@ def _instant(value):
     return parse_period_end(value)
 
 
-def upsert_alerts(conn, alerts: Iterable[Mapping], *, run_id: str | None,
-                  period_end: datetime | str | None = None) -> list[dict]:
-    """Store ``alerts`` (one row per dedup key; a rerun updates it, ``notified`` kept once true) and,
-    when ``period_end`` is given, delete that period's weekly-rule alerts that are not in ``alerts``
-    (``alerts`` is then the whole evaluation of the period: pass it even when nothing fired). One
-    transaction, committed here. Returns the stored alerts (``alert_record``), in ``alerts``' order."""
+def period_lock_key(period_end: datetime | str, series: str = "weekly") -> str:
+    """The advisory lock under which a period's snapshot and alerts are stored."""
+    return PERIOD_LOCK_PREFIX + (_iso(period_end) if series == "weekly" else f"{series}|{_iso(period_end)}")
+
+
+def lock_period(cur, period_end: datetime | str, *, series: str = "weekly") -> None:
+    """Take the period's transaction-level advisory lock (released at COMMIT / ROLLBACK)."""
+    cur.execute("SELECT pg_advisory_xact_lock(hashtext(%(key)s::text))",
+                {"key": period_lock_key(period_end, series)})
+
+
+def store_period_alerts(cur, alerts: Iterable[Mapping], *, run_id: str | None,
+                        period_end: datetime | str | None = None, series: str = "weekly") -> list[dict]:
+    """Store ``alerts`` in the caller's transaction (no lock, no commit: see ``upsert_alerts`` and
+    ``store.store_period``). With ``period_end``, ``alerts`` is the period's whole evaluation: the
+    period's rule alerts of ``series`` that are not in it are superseded (kept, ``superseded_at``
+    set) when they were e-mailed (``notified``, or a delivered send-log row), deleted otherwise."""
     alerts = list(alerts)
     period_iso = None if period_end is None else _iso(period_end)
     if period_iso is not None:
@@ -509,69 +532,87 @@ def upsert_alerts(conn, alerts: Iterable[Mapping], *, run_id: str | None,
                  if a["rule"] in WEEKLY_RULES and _iso(a["period_end"]) != period_iso]
         if stray:
             raise ValueError(f"alerts {stray} are not of the period ending {period_iso}")
-    # Runs of one period serialise (a consistent delete + upsert); different periods do not wait.
-    lock_keys = sorted({_iso(a["period_end"]) for a in alerts} | ({period_iso} if period_iso else set()))
+        firing = {_key_of(a, series) for a in alerts}
+        stale = sorted(key for key in (dedup_key(rule, period_iso, series) for rule in WEEKLY_RULES)
+                       if key not in firing)
+        cur.execute(read_sql("alerts_supersede_stale.sql"), {"dedup_keys": stale})
+        (outcome,) = _rows(cur)
+        if outcome["superseded"] or outcome["deleted"]:
+            log.info("period ending %s (%s): %d alert(s) no longer fire: %d e-mailed, kept as superseded; "
+                     "%d deleted", period_iso, series, outcome["superseded"] + outcome["deleted"],
+                     outcome["superseded"], outcome["deleted"])
     stored = {}
+    # Same order in every run: two runs upserting the same keys cannot deadlock.
+    for alert in sorted(alerts, key=lambda a: _key_of(a, series)):
+        key = _key_of(alert, series)
+        cur.execute(read_sql("alerts_upsert.sql"), {
+            "id": alert.get("id") or alert_id(key),
+            "dedup_key": key,
+            "rule": alert["rule"],
+            "severity": alert["severity"],
+            "category": alert["category"],
+            "title": alert["title"],
+            "message": alert["message"],
+            "metric": alert.get("metric"),
+            "value": alert.get("value"),
+            "threshold": alert.get("threshold"),
+            "period_start": _instant(alert["period_start"]),
+            "period_end": _instant(alert["period_end"]),
+            "triggered_at": _instant(alert["triggered_at"]),
+            "run_id": run_id,
+            "notified": bool(alert.get("notified", False)),
+            "service": alert.get("service"),
+            "series": series,
+        })
+        stored[key] = alert_record(_rows(cur)[0])
+    return [stored[_key_of(a, series)] for a in alerts]
+
+
+def upsert_alerts(conn, alerts: Iterable[Mapping], *, run_id: str | None,
+                  period_end: datetime | str | None = None, series: str = "weekly") -> list[dict]:
+    """Store ``alerts`` (one row per dedup key; a rerun updates it, ``notified`` kept once true) and,
+    when ``period_end`` is given, retire that period's rule alerts (of ``series``) that are not in
+    ``alerts`` (``alerts`` is then the whole evaluation of the period: pass it even when nothing
+    fired): superseded when e-mailed, else deleted. One transaction under the period's lock,
+    committed here. Returns the stored alerts (``alert_record``), in ``alerts``' order."""
+    alerts = list(alerts)
+    period_iso = None if period_end is None else _iso(period_end)
+    # Runs of one period serialise (a consistent retire + upsert); different periods do not wait.
+    lock_keys = sorted({_iso(a["period_end"]) for a in alerts} | ({period_iso} if period_iso else set()))
     try:
         with conn.cursor() as cur:
             for iso in lock_keys:
-                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%(key)s::text))",
-                            {"key": PERIOD_LOCK_PREFIX + iso})
-            if period_iso is not None:
-                firing = {_key_of(a) for a in alerts}
-                stale = [dedup_key(rule, period_iso) for rule in WEEKLY_RULES]
-                stale = sorted(key for key in stale if key not in firing)
-                cur.execute(read_sql("alerts_delete_stale.sql"), {"dedup_keys": stale})
-                removed = cur.fetchall()
-                if removed:
-                    log.info("removed %d alert(s) of the period ending %s that no longer fire",
-                             len(removed), period_iso)
-            # Same order in every run: two runs upserting the same keys cannot deadlock.
-            for alert in sorted(alerts, key=_key_of):
-                key = _key_of(alert)
-                cur.execute(read_sql("alerts_upsert.sql"), {
-                    "id": alert.get("id") or alert_id(key),
-                    "dedup_key": key,
-                    "rule": alert["rule"],
-                    "severity": alert["severity"],
-                    "category": alert["category"],
-                    "title": alert["title"],
-                    "message": alert["message"],
-                    "metric": alert.get("metric"),
-                    "value": alert.get("value"),
-                    "threshold": alert.get("threshold"),
-                    "period_start": _instant(alert["period_start"]),
-                    "period_end": _instant(alert["period_end"]),
-                    "triggered_at": _instant(alert["triggered_at"]),
-                    "run_id": run_id,
-                    "notified": bool(alert.get("notified", False)),
-                    "service": alert.get("service"),
-                })
-                stored[key] = alert_record(_rows(cur)[0])
+                lock_period(cur, iso, series=series)
+            stored = store_period_alerts(cur, alerts, run_id=run_id, period_end=period_end, series=series)
         conn.commit()
     except Exception:
         conn.rollback()
         raise
-    return [stored[_key_of(a)] for a in alerts]
+    return stored
 
 
-def _select(conn, *, period_end=None, severity=None, since=None, limit=None) -> list[dict]:
+def _select(conn, *, period_end=None, severity=None, since=None, limit=None, series=None,
+            current_only=False) -> list[dict]:
     params = {"period_end": _instant(period_end), "severity": severity, "since": _instant(since),
-              "limit": limit}
+              "limit": limit, "series": series, "current_only": current_only}
     with conn.cursor() as cur:
         cur.execute(read_sql("alerts_select.sql"), params)
         return [alert_record(row) for row in _rows(cur)]
 
 
-def alerts_for_period(conn, period_end: datetime | str) -> list[dict]:
-    """The stored alerts of the period ending ``period_end``, most severe first."""
-    return _select(conn, period_end=period_end)
+def alerts_for_period(conn, period_end: datetime | str, *, series: str = "weekly") -> list[dict]:
+    """The current alerts of the period ending ``period_end`` in ``series`` (default the weeks),
+    most severe first; superseded alerts are not current."""
+    if series not in ("weekly", "on_demand"):
+        raise ValueError(f"series must be weekly or on_demand, got {series!r}")
+    return _select(conn, period_end=period_end, series=series, current_only=True)
 
 
 def all_alerts(conn, *, severity: str | None = None, since: datetime | str | None = None,
                limit: int | None = None) -> list[dict]:
-    """Every stored alert, newest first (triggered_at desc, severity critical → low, rule);
-    optionally only one ``severity``, those triggered at or after ``since``, the first ``limit``."""
+    """Every stored alert, superseded ones included, newest first (triggered_at desc, severity
+    critical → low, rule); optionally only one ``severity``, those triggered at or after ``since``,
+    the first ``limit``."""
     if severity is not None and severity not in SEVERITY_RANK:
         raise ValueError(f"severity must be one of {', '.join(SEVERITY_RANK)}, got {severity!r}")
     return _select(conn, severity=severity, since=since, limit=limit)

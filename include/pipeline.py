@@ -178,6 +178,24 @@ def validate_data(context) -> dict:
     return result.as_snapshot_dict()
 
 
+def _write_json_atomic(path: str, document) -> str:
+    """Write ``document`` to ``path`` via a temporary file renamed over it: a reader (or a retry)
+    sees the whole old file or the whole new one, never a torn one."""
+    import secrets
+
+    tmp = f"{path}.{secrets.token_hex(6)}.tmp"
+    try:
+        with open(tmp, "w") as fh:
+            json.dump(document, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
 def compute_metrics(context, business_dir: str, ai_dir: str, health_dir: str, data_quality: dict) -> str:
     from include import extract, metrics
 
@@ -188,16 +206,19 @@ def compute_metrics(context, business_dir: str, ai_dir: str, health_dir: str, da
     snapshot = metrics.build_snapshot(period, business, ai, health, _configured_services())
     snapshot["data_quality"] = data_quality
     snapshot.setdefault("alerts", [])
-    path = os.path.join(_local_dir(run_staging_dir(context)), "snapshot.json")
-    with open(path, "w") as fh:
-        json.dump(snapshot, fh)
+    path = _write_json_atomic(os.path.join(_local_dir(run_staging_dir(context)), "snapshot.json"), snapshot)
     log.info("MRR $%s, active customers %s", snapshot["financial"]["mrr"], snapshot["financial"]["active_customers"])
     return path
 
 
+EVALUATED_NAME = "snapshot_with_alerts.json"
+
+
 def evaluate_alerts(context, snapshot_path: str) -> str:
-    """Apply the alert rules (SPEC section 6) to the computed snapshot, record the alerts in the
-    store (one per rule and period: a rerun updates them) and put them into the snapshot."""
+    """Apply the alert rules (SPEC section 6) to the computed snapshot and stage the snapshot with
+    its alerts as a new file next to it (its input is left as it is, so a retry reads the same
+    input); returns that file. The alerts are stored by ``archive_snapshot``, in one transaction
+    with the snapshot, under the period's lock."""
     from include import alerts
 
     period = run_period(context)
@@ -210,18 +231,15 @@ def evaluate_alerts(context, snapshot_path: str) -> str:
 
         apply_metrics_schema(metrics_conn)
         previous = alerts.previous_churned_customers(metrics_conn, source_conn, period)
-        fired = alerts.evaluate(snapshot, thresholds=thresholds, previous_churned=previous)
-        alerts.upsert_alerts(metrics_conn, fired, run_id=context["dag_run"].run_id, period_end=period.end)
     finally:
         metrics_conn.close()
         source_conn.close()
+    fired = alerts.evaluate(snapshot, thresholds=thresholds, previous_churned=previous)
     for alert in fired:
         log.warning("alert [%s] %s: %s", alert["severity"], alert["rule"], alert["message"])
     log.info("%d alert(s) for the period; churned customers of the 8 previous weeks: %s", len(fired), previous)
     snapshot["alerts"] = alerts.snapshot_alerts(fired)
-    with open(snapshot_path, "w") as fh:
-        json.dump(snapshot, fh)
-    return snapshot_path
+    return _write_json_atomic(os.path.join(os.path.dirname(snapshot_path), EVALUATED_NAME), snapshot)
 
 
 def ordered_snapshot(snapshot: dict) -> dict:
@@ -233,35 +251,104 @@ def ordered_snapshot(snapshot: dict) -> dict:
     return out
 
 
-def archive_snapshot(context, snapshot_path: str) -> dict:
-    import shutil
+STAGING_RETENTION_DAYS = 7
 
+
+def clean_old_staging(context, *, retention_days: float = STAGING_RETENTION_DAYS, now: float | None = None) -> list[str]:
+    """Delete the staging folders of this DAG's other runs left untouched for ``retention_days``
+    (never the running one's: its tasks may still be retried or cleared). Local staging only."""
+    import shutil
+    import time
+
+    own = run_staging_dir(context)
+    if "://" in own and not own.startswith("file://"):
+        return []
+    own = own.removeprefix("file://")
+    parent = os.path.dirname(own)
+    cutoff = (time.time() if now is None else now) - retention_days * 86400
+    removed = []
+    try:
+        entries = list(os.scandir(parent))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        if entry.path == own or not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                shutil.rmtree(entry.path)
+                removed.append(entry.path)
+        except FileNotFoundError:  # another run's archive removed it first
+            pass
+    if removed:
+        log.info("removed %d staging folder(s) older than %s days", len(removed), retention_days)
+    return removed
+
+
+def _staged_snapshot(path: str) -> dict | None:
+    try:
+        with open(path.removeprefix("file://")) as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        return None
+
+
+def archive_snapshot(context, snapshot_path: str) -> dict:
+    """Store the snapshot and its alerts (one transaction under the period's lock), then publish the
+    period file, ``metrics_snapshot.json`` and ``alert_history.json`` from the committed store.
+    Consumes nothing: a retry or a clear finds its input again; when the staged input is gone but
+    the store holds this run's snapshot, the files are republished from the store."""
     from include import alerts, archive, store
 
     period = run_period(context)
-    with open(snapshot_path) as fh:
-        snapshot = json.load(fh)
-    snapshot["generated_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    snapshot = ordered_snapshot(snapshot)
+    run_id = context["dag_run"].run_id
+    series = store.series_of(period.type)
     location = config.archive_dir()
-    period_file = archive.write_period_file(location, snapshot, period.end)
+    staged = _staged_snapshot(snapshot_path)
     conn = _metrics_conn()
     try:
         store.ensure_schema(conn)
-        latest = store.publish(
-            conn, snapshot, period_start=period.start, period_end=period.end,
-            run_id=context["dag_run"].run_id,
+        row = store.snapshot_row(conn, period.end, series=series)
+        if staged is None:
+            if row is None or row["run_id"] != run_id:
+                raise FileNotFoundError(
+                    f"archive_snapshot: the staged snapshot {snapshot_path} is gone and the metrics store "
+                    f"holds no {series} snapshot of run {run_id} for the period ending "
+                    f"{to_utc(period.end).isoformat()}; clear this run from its extract tasks "
+                    "(extract_business_data, extract_ai_metrics, extract_health_checks) with downstream "
+                    "tasks, so that the snapshot is computed again"
+                )
+            log.info("staged snapshot %s is gone: republishing run %s's stored snapshot", snapshot_path, run_id)
+        else:
+            snapshot = ordered_snapshot({**staged, "generated_at": _generated_at(staged, row, run_id)})
+            store.store_period(conn, snapshot, period_start=period.start, period_end=period.end, run_id=run_id,
+                               alerts=snapshot.get("alerts") or [])
+        latest = store.publish_committed(
+            conn, period_end=period.end, series=series,
+            write_period=lambda own: archive.write_period_file(location, own, period.end, series=series),
             write_latest=lambda latest: archive.write_latest(location, latest),
         )
         alerts.publish_alert_history(conn, location)
     finally:
         conn.close()
-    shutil.rmtree(run_staging_dir(context).removeprefix("file://"), ignore_errors=True)
+    clean_old_staging(context)
+    period_file = str(archive.archive_path(location) / archive.period_file_relpath(period.end, series))
     log.info("archived %s; latest snapshot is the period ending %s", period_file, latest["period"]["end"])
     result = {"period_file": period_file, "latest_period_end": latest["period"]["end"],
               "period_end": to_utc(period.end).isoformat()}
     _skip_emails_unless_sent(context, result)
     return result
+
+
+def _generated_at(staged: dict, row: dict | None, run_id: str) -> str:
+    """When the snapshot is published: now, except for a retry of this run that stores the same
+    snapshot again, which keeps the stored instant (same files, same row)."""
+    if row is not None and row["run_id"] == run_id:
+        stored = row["snapshot"]
+        if {k: v for k, v in stored.items() if k != "generated_at"} == \
+                {k: v for k, v in staged.items() if k != "generated_at"}:
+            return stored["generated_at"]
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _skip_emails_unless_sent(context, result) -> None:

@@ -1,19 +1,49 @@
-"""The metrics store: the project's own tables in schema ``investor_metrics`` (SPEC sections 3, 7).
+"""The metrics store: the project's own tables in schema ``investor_metrics`` (SPEC sections 2, 3, 6, 7).
 
-Snapshots are rows keyed by period end (an UPSERT: a rerun replaces, never duplicates). Publishing
-the latest pointer happens inside the same transaction as the upsert, under an advisory lock, so
-concurrent runs serialise there and each writes the snapshot with the greatest period end that the
-store holds at that moment: the last writer always writes the true latest.
+Snapshots are rows keyed by (series, period end): series ``weekly`` holds the scheduled and backfill
+weeks, series ``on_demand`` the manual reports (``series_of``), so an on-demand report never replaces
+a week, even one with the same period end. A rerun UPSERTs its row, never duplicates it.
+
+Storing a period (``store_period``) is one transaction under the period's advisory lock: the
+snapshot row and the period's alerts (``alerts.store_period_alerts``) commit together, so the stored
+alerts are always those of the snapshot stored last for that period, whatever runs interleave.
+
+Files are published only from committed state (``publish_committed``), after the COMMIT, under a
+session-level advisory lock (``PUBLISH_LOCK``): the publisher reads the committed row of its period
+and the newest committed snapshot of either series (a tie goes to the weekly one) and hands them to
+the file writers. Publishers serialise on the lock and each reads after taking it, so the last one
+writes the true latest; a crash between COMMIT and the file write leaves a file that lags (a retry
+repairs it), never one that shows what the store does not hold.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from include.db import read_sql
 
 PUBLISH_LOCK = "investor_metrics.publish"
+SERIES = ("weekly", "on_demand")
+PERIOD_TYPES = {"weekly": "weekly", "backfill": "weekly", "on_demand": "on_demand"}
+
+
+def series_of(period_type: str) -> str:
+    """The series a period type belongs to: ``weekly`` and ``backfill`` → ``weekly``;
+    ``on_demand`` → ``on_demand``."""
+    try:
+        return PERIOD_TYPES[period_type]
+    except KeyError:
+        raise ValueError(
+            f"period type must be one of {', '.join(PERIOD_TYPES)}, got {period_type!r}"
+        ) from None
+
+
+def _checked_series(series: str) -> str:
+    if series not in SERIES:
+        raise ValueError(f"series must be one of {', '.join(SERIES)}, got {series!r}")
+    return series
 
 
 def ensure_schema(conn) -> None:
@@ -23,12 +53,15 @@ def ensure_schema(conn) -> None:
 
 
 def upsert_snapshot(cur, snapshot: dict, *, period_start: datetime, period_end: datetime, run_id: str | None) -> None:
+    """UPSERT the row of ``snapshot``'s (series, period end); the caller commits."""
+    period_type = snapshot["period"]["type"]
     cur.execute(
         read_sql("store_upsert_snapshot.sql"),
         {
+            "series": series_of(period_type),
             "period_end": period_end,
             "period_start": period_start,
-            "period_type": snapshot["period"]["type"],
+            "period_type": period_type,
             "snapshot": json.dumps(snapshot),
             "generated_at": snapshot["generated_at"],
             "run_id": run_id,
@@ -36,49 +69,116 @@ def upsert_snapshot(cur, snapshot: dict, *, period_start: datetime, period_end: 
     )
 
 
-def publish(conn, snapshot: dict, *, period_start: datetime, period_end: datetime, run_id: str | None,
-            write_latest) -> dict:
-    """Store ``snapshot`` and, under the publish lock, hand the latest stored snapshot to
-    ``write_latest(latest_snapshot)``. Commits on success; returns the latest snapshot."""
+def store_period(conn, snapshot: dict, *, period_start: datetime, period_end: datetime, run_id: str | None,
+                 alerts: Iterable[Mapping] | None = None) -> list[dict] | None:
+    """Store ``snapshot`` and, when ``alerts`` is given (the period's whole evaluation, possibly
+    empty), make them the period's current alerts — one transaction under the period's advisory
+    lock, committed here. Returns the stored alerts (None when ``alerts`` is None)."""
+    from include import alerts as alerts_module
+
+    series = series_of(snapshot["period"]["type"])
     try:
         with conn.cursor() as cur:
+            alerts_module.lock_period(cur, period_end, series=series)
             upsert_snapshot(cur, snapshot, period_start=period_start, period_end=period_end, run_id=run_id)
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (PUBLISH_LOCK,))
-            cur.execute("SELECT snapshot FROM investor_metrics.snapshots ORDER BY period_end DESC LIMIT 1")
-            latest = cur.fetchone()[0]
+            stored = None
+            if alerts is not None:
+                stored = alerts_module.store_period_alerts(cur, alerts, run_id=run_id, period_end=period_end,
+                                                           series=series)
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+    return stored
+
+
+def publish_committed(conn, *, period_end: datetime, series: str = "weekly",
+                      write_period: Callable[[dict], object] | None = None,
+                      write_latest: Callable[[dict], object] | None = None) -> dict:
+    """Under the publish lock (session level, taken after any COMMIT of the caller), hand the
+    committed snapshot of (``series``, ``period_end``) to ``write_period`` and the newest committed
+    snapshot to ``write_latest``. Returns the latest snapshot. Raises LookupError when the store
+    holds no snapshot for the period."""
+    _checked_series(series)
+    conn.commit()  # whatever the caller did is committed (or nothing was open): read committed state
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(hashtext(%(key)s::text))", {"key": PUBLISH_LOCK})
+    try:
+        own = snapshot_for(conn, period_end, series=series)
+        if own is None:
+            raise LookupError(f"the metrics store holds no {series} snapshot for the period ending "
+                              f"{period_end.isoformat()}")
+        if write_period is not None:
+            write_period(own)
+        latest = latest_snapshot(conn)
+        if write_latest is not None:
             write_latest(latest)
         conn.commit()
     except Exception:
         conn.rollback()
         raise
+    finally:
+        if not getattr(conn, "closed", False):  # a lost connection has released the lock already
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(hashtext(%(key)s::text))", {"key": PUBLISH_LOCK})
+            conn.commit()
     return latest
 
 
+def publish(conn, snapshot: dict, *, period_start: datetime, period_end: datetime, run_id: str | None,
+            write_latest=None, write_period=None, alerts: Iterable[Mapping] | None = None) -> dict:
+    """``store_period`` then ``publish_committed``: store (and commit) ``snapshot`` (with its
+    ``alerts`` when given), then publish the files from the committed state. Returns the latest."""
+    store_period(conn, snapshot, period_start=period_start, period_end=period_end, run_id=run_id, alerts=alerts)
+    return publish_committed(conn, period_end=period_end, series=series_of(snapshot["period"]["type"]),
+                             write_period=write_period, write_latest=write_latest)
+
+
 def latest_snapshot(conn) -> dict | None:
+    """The snapshot with the greatest period end of either series (a tie: the weekly one)."""
     with conn.cursor() as cur:
-        cur.execute("SELECT snapshot FROM investor_metrics.snapshots ORDER BY period_end DESC LIMIT 1")
+        cur.execute(read_sql("store_latest_snapshot.sql"))
         row = cur.fetchone()
     return row[0] if row else None
 
 
-def snapshot_for(conn, period_end: datetime) -> dict | None:
+def snapshot_row(conn, period_end: datetime, *, series: str = "weekly") -> dict | None:
+    """The stored row of (``series``, ``period_end``): ``snapshot``, ``run_id``, ``period_type``."""
     with conn.cursor() as cur:
-        cur.execute("SELECT snapshot FROM investor_metrics.snapshots WHERE period_end = %s", (period_end,))
+        cur.execute(
+            "SELECT snapshot, run_id, period_type FROM investor_metrics.snapshots "
+            "WHERE series = %(series)s AND period_end = %(period_end)s",
+            {"series": _checked_series(series), "period_end": period_end},
+        )
+        row = cur.fetchone()
+    if row is None:
+        return None
+    if isinstance(row, Mapping):
+        return dict(row)
+    return {"snapshot": row[0], "run_id": row[1], "period_type": row[2]}
+
+
+def snapshot_for(conn, period_end: datetime, *, series: str = "weekly") -> dict | None:
+    """The stored snapshot of the period ending ``period_end`` in ``series`` (default the weeks)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT snapshot FROM investor_metrics.snapshots "
+            "WHERE series = %(series)s AND period_end = %(period_end)s",
+            {"series": _checked_series(series), "period_end": period_end},
+        )
         row = cur.fetchone()
     return row[0] if row else None
 
 
 def history(conn, limit: int, *, before: datetime | None = None, until: datetime | None = None,
-            types: tuple[str, ...] | None = None) -> list[dict]:
-    """Up to ``limit`` snapshots, newest first; optionally only those ending before ``before`` or
-    at/before ``until``, and only of the given period types (e.g. weekly and backfill weeks)."""
+            series: str = "weekly", types: tuple[str, ...] | None = None) -> list[dict]:
+    """Up to ``limit`` snapshots of ``series`` (default the weekly series), newest first;
+    optionally only those ending before ``before`` or at/before ``until``, and only of the given
+    period ``types``."""
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT snapshot FROM investor_metrics.snapshots "
-            "WHERE (%(before)s::timestamptz IS NULL OR period_end < %(before)s) "
-            "AND (%(until)s::timestamptz IS NULL OR period_end <= %(until)s) "
-            "AND (%(types)s::text[] IS NULL OR period_type = ANY(%(types)s::text[])) "
-            "ORDER BY period_end DESC LIMIT %(limit)s",
-            {"before": before, "until": until, "types": list(types) if types else None, "limit": limit},
+            read_sql("store_history.sql"),
+            {"series": _checked_series(series), "before": before, "until": until,
+             "types": list(types) if types else None, "limit": limit},
         )
         return [row[0] for row in cur.fetchall()]

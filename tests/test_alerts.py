@@ -343,7 +343,7 @@ def test_upsert_twice_keeps_one_row_and_the_notified_flag(metrics_db):
         assert stored["notified"] is True  # kept once true
         assert (stored["value"], stored["run_id"]) == (97.0, "manual__2")
         assert "97%" in stored["message"]
-        assert list(stored) == [*alerts.ALERT_FIELDS, "run_id", "notified"]
+        assert list(stored) == [*alerts.ALERT_FIELDS, "run_id", "notified", "series"]
         assert stored["triggered_at"] == END_ISO
     finally:
         conn.close()
@@ -375,6 +375,37 @@ def test_a_rerun_removes_an_alert_that_no_longer_fires(metrics_db):
         assert alerts.upsert_alerts(conn, [], run_id="r3", period_end=END) == []
         assert [a.get("service") for a in alerts.alerts_for_period(conn, END)] == ["api"]
         assert count_rows(conn) == 4
+    finally:
+        conn.close()
+
+
+def on_demand_alerts(end: datetime, **values) -> list[dict]:
+    snap = with_values(healthy_snapshot(iso_utc(end)), **values)
+    snap["period"]["type"] = "on_demand"
+    return alerts.evaluate(snap, thresholds={}, previous_churned=QUIET_HISTORY)
+
+
+def test_an_on_demand_report_has_alerts_of_its_own(metrics_db):
+    """Same period end as a week: its own dedup keys and ids, its own series; storing it (or a rerun
+    of it that raises nothing) never touches the week's alerts (SPEC 2, 6)."""
+    weekly, on_demand = period_alerts(END, **BAD_WEEK), on_demand_alerts(END, **BAD_WEEK)
+    assert {a["rule"] for a in weekly} == {a["rule"] for a in on_demand}
+    assert not {a["id"] for a in weekly} & {a["id"] for a in on_demand}
+    assert on_demand[0]["id"] == alerts.alert_id(f"{on_demand[0]['rule']}|on_demand|{END_ISO}")
+    conn = connect(metrics_db)
+    try:
+        alerts.upsert_alerts(conn, weekly, run_id="scheduled__1", period_end=END)
+        stored = alerts.upsert_alerts(conn, on_demand, run_id="manual__1", period_end=END, series="on_demand")
+        assert {a["series"] for a in stored} == {"on_demand"}
+        assert count_rows(conn) == 2 * len(weekly)
+        assert [a["id"] for a in alerts.alerts_for_period(conn, END)] == [a["id"] for a in weekly]
+        assert [a["id"] for a in alerts.alerts_for_period(conn, END, series="on_demand")] == [
+            a["id"] for a in on_demand]
+        alerts.upsert_alerts(conn, [], run_id="manual__2", period_end=END, series="on_demand")
+        assert alerts.alerts_for_period(conn, END, series="on_demand") == []
+        assert [a["id"] for a in alerts.alerts_for_period(conn, END)] == [a["id"] for a in weekly]
+        with pytest.raises(ValueError, match="series"):
+            alerts.alerts_for_period(conn, END, series="backfill")
     finally:
         conn.close()
 
@@ -583,6 +614,29 @@ def test_previous_churned_customers_from_the_store_or_the_source(source_db, metr
                 cur.execute("DELETE FROM investor_metrics.snapshots")
             metrics3.commit()
             assert alerts.previous_churned_customers(metrics3, source3, period) == expected
+    finally:
+        source.close()
+        metrics_conn.close()
+
+
+def test_the_churn_baseline_reads_weekly_snapshots_only(source_db, metrics_db):
+    """An on-demand report ending at a previous week's end is not that week (SPEC 2)."""
+    source, metrics_conn = connect(source_db), connect(metrics_db)
+    try:
+        period = weekly_period(END, "UTC")
+        ends = [END - timedelta(days=7 * k) for k in range(8, 0, -1)]
+        expected = [pipeline_churned(source, end) for end in ends]
+        on_demand = weekly_period(ends[5], "UTC", "on_demand")
+        snap = {"timestamp": iso_utc(ends[5]), "generated_at": iso_utc(ends[5]), "period": on_demand.as_dict(),
+                "business_health": {"churned_customers": 66}}
+        with metrics_conn.cursor() as cur:
+            store.upsert_snapshot(cur, snap, period_start=on_demand.start, period_end=on_demand.end, run_id="m")
+        metrics_conn.commit()
+        assert alerts.previous_churned_customers(metrics_conn, source, period) == expected
+        store_churned(metrics_conn, ends[5], 44)  # the weekly row of that week is read
+        assert alerts.previous_churned_customers(metrics_conn, source, period) == (
+            expected[:5] + [44] + expected[6:]
+        )
     finally:
         source.close()
         metrics_conn.close()

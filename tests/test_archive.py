@@ -119,3 +119,87 @@ def test_concurrent_runs_finish_in_any_order_and_the_latest_is_the_newest(metric
         e.strftime("%Y-%m-%dT%H:%M:%SZ") for e in sorted(ends, reverse=True)[:3]
     ]
     conn.close()
+
+
+# --------------------------------------------------------------------------- weekly vs on-demand
+def test_series_of_period_types():
+    assert [store.series_of(t) for t in ("weekly", "backfill", "on_demand")] == ["weekly", "weekly", "on_demand"]
+    with pytest.raises(ValueError, match="period type"):
+        store.series_of("manual")
+
+
+def test_an_on_demand_report_never_replaces_the_week_of_the_same_end(metrics_db, tmp_path):
+    end = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)
+    location = str(tmp_path)
+    _publish(metrics_db, location, _snapshot(end - timedelta(days=7), "backfill", mrr=1.0))
+    _publish(metrics_db, location, _snapshot(end, "weekly", mrr=2.0))
+    _publish(metrics_db, location, _snapshot(end, "on_demand", mrr=3.0))
+    conn = connect(metrics_db)
+    try:
+        assert store.snapshot_for(conn, end)["financial"]["mrr"] == 2.0
+        assert store.snapshot_for(conn, end, series="on_demand")["financial"]["mrr"] == 3.0
+        assert [s["financial"]["mrr"] for s in store.history(conn, 10)] == [2.0, 1.0]
+        assert [s["financial"]["mrr"] for s in store.history(conn, 10, series="on_demand")] == [3.0]
+        assert store.latest_snapshot(conn)["period"]["type"] == "weekly"  # a tie: the week
+        later = end + timedelta(hours=5)
+        _publish(metrics_db, location, _snapshot(later, "on_demand", mrr=4.0))
+        assert store.latest_snapshot(conn)["period"]["type"] == "on_demand"  # the freshest view
+        assert store.history(conn, 1, until=later)[0]["financial"]["mrr"] == 2.0
+    finally:
+        conn.close()
+    assert json.loads((tmp_path / "metrics_2026-11-22_09-00-00.json").read_text())["financial"]["mrr"] == 2.0
+    assert json.loads((tmp_path / "on_demand" / "metrics_2026-11-22_09-00-00.json").read_text())[
+        "financial"]["mrr"] == 3.0
+    latest = archive.read_json(location, archive.LATEST_NAME)
+    assert (latest["period"]["type"], latest["financial"]["mrr"]) == ("on_demand", 4.0)
+
+
+def test_migration_of_a_snapshots_table_keyed_by_period_end(fresh_database):
+    """A store created before the series existed: rows keep their data and get their series."""
+    conn = connect(fresh_database)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("""
+                CREATE SCHEMA investor_metrics;
+                CREATE TABLE investor_metrics.snapshots (
+                    period_end timestamptz PRIMARY KEY, period_start timestamptz NOT NULL,
+                    period_type text NOT NULL, snapshot json NOT NULL, generated_at timestamptz NOT NULL,
+                    run_id text, updated_at timestamptz NOT NULL DEFAULT now());
+                CREATE TABLE investor_metrics.alerts (
+                    id text PRIMARY KEY, dedup_key text NOT NULL UNIQUE, rule text NOT NULL,
+                    severity text NOT NULL, category text NOT NULL, title text NOT NULL, message text NOT NULL,
+                    metric text, value double precision, threshold double precision,
+                    period_start timestamptz NOT NULL, period_end timestamptz NOT NULL,
+                    triggered_at timestamptz NOT NULL, run_id text, notified boolean NOT NULL DEFAULT false,
+                    service text, resolved_at timestamptz, updated_at timestamptz NOT NULL DEFAULT now());
+            """)
+            for k, kind in enumerate(("backfill", "weekly", "on_demand")):
+                end = datetime(2026, 11, 8, 9, tzinfo=timezone.utc) + timedelta(days=7 * k)
+                cur.execute(
+                    "INSERT INTO investor_metrics.snapshots (period_end, period_start, period_type, snapshot,"
+                    " generated_at) VALUES (%s, %s, %s, %s, %s)",
+                    (end, end - timedelta(days=7), kind, json.dumps(_snapshot(end, kind)), end),
+                )
+        conn.commit()
+        apply_metrics_schema(conn)
+        apply_metrics_schema(conn)  # idempotent
+        with conn.cursor() as cur:
+            cur.execute("SELECT series, period_type FROM investor_metrics.snapshots ORDER BY period_end")
+            assert cur.fetchall() == [("weekly", "backfill"), ("weekly", "weekly"), ("on_demand", "on_demand")]
+            cur.execute("SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+                        " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'investor_metrics.snapshots'::regclass"
+                        " AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)")
+            assert [r[0] for r in cur.fetchall()] == ["series", "period_end"]
+            cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema ="
+                        " 'investor_metrics' AND table_name = 'alerts' AND column_name IN ('series', 'superseded_at')"
+                        " ORDER BY column_name")
+            assert [r[0] for r in cur.fetchall()] == ["series", "superseded_at"]
+        conn.commit()
+        # the migrated table takes an on-demand report of a week's end next to the week
+        week_end = datetime(2026, 11, 15, 9, tzinfo=timezone.utc)
+        store.publish(conn, _snapshot(week_end, "on_demand", mrr=9.0), period_start=week_end - timedelta(days=7),
+                      period_end=week_end, run_id="m")
+        assert store.snapshot_for(conn, week_end)["period"]["type"] == "weekly"
+        assert store.snapshot_for(conn, week_end, series="on_demand")["financial"]["mrr"] == 9.0
+    finally:
+        conn.close()

@@ -14,19 +14,40 @@ CREATE TABLE IF NOT EXISTS investor_metrics.service_health_checks (
 CREATE INDEX IF NOT EXISTS service_health_checks_checked_at_idx
     ON investor_metrics.service_health_checks (checked_at);
 
--- One row per reported period (keyed by its end): the published snapshot, for the API and history.
+-- One row per reported period of a series (SPEC 2): "weekly" (scheduled and backfill weeks) or
+-- "on_demand" (manual runs), keyed by (series, period_end): an on-demand report never replaces a week.
 CREATE TABLE IF NOT EXISTS investor_metrics.snapshots (
-    period_end   timestamptz PRIMARY KEY,
+    series       text        NOT NULL CHECK (series IN ('weekly', 'on_demand')),
+    period_end   timestamptz NOT NULL,
     period_start timestamptz NOT NULL,
     period_type  text        NOT NULL,
     snapshot     json        NOT NULL,  -- json, not jsonb: keeps the key order of the file
     generated_at timestamptz NOT NULL,
     run_id       text,
-    updated_at   timestamptz NOT NULL DEFAULT now()
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (series, period_end)
 );
+-- Migration of a table keyed by period_end alone: its rows get their series from their type.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'investor_metrics'
+                   AND table_name = 'snapshots' AND column_name = 'series') THEN
+        ALTER TABLE investor_metrics.snapshots ADD COLUMN series text;
+        UPDATE investor_metrics.snapshots
+        SET series = CASE WHEN period_type = 'on_demand' THEN 'on_demand' ELSE 'weekly' END;
+        ALTER TABLE investor_metrics.snapshots ALTER COLUMN series SET NOT NULL;
+        ALTER TABLE investor_metrics.snapshots
+            ADD CONSTRAINT snapshots_series_check CHECK (series IN ('weekly', 'on_demand'));
+        ALTER TABLE investor_metrics.snapshots DROP CONSTRAINT snapshots_pkey;
+        ALTER TABLE investor_metrics.snapshots ADD PRIMARY KEY (series, period_end);
+    END IF;
+END $$;
+CREATE INDEX IF NOT EXISTS snapshots_period_end_idx ON investor_metrics.snapshots (period_end DESC);
 
 -- Alerts (SPEC section 6). One row per dedup_key: "<rule>|<period end>" for the weekly rules,
--- "<rule>|<service>|<first failed probe>" for a probe incident. A rerun UPSERTs, never duplicates.
+-- "<rule>|on_demand|<period end>" for an on-demand report's, "<rule>|<service>|<first failed probe>"
+-- for a probe incident. A rerun UPSERTs, never duplicates; an e-mailed alert that a rerun no longer
+-- raises is kept with superseded_at set (an un-e-mailed one is deleted).
 CREATE TABLE IF NOT EXISTS investor_metrics.alerts (
     id           text        PRIMARY KEY,          -- stable: derived from dedup_key
     dedup_key    text        NOT NULL UNIQUE,
@@ -45,8 +66,12 @@ CREATE TABLE IF NOT EXISTS investor_metrics.alerts (
     notified     boolean     NOT NULL DEFAULT false,
     service      text,                              -- probe incidents only
     resolved_at  timestamptz,                       -- probe incidents: when the service answered again
+    series       text        NOT NULL DEFAULT 'weekly' CHECK (series IN ('weekly', 'on_demand')),
+    superseded_at timestamptz,                      -- e-mailed, then no longer raised by a rerun
     updated_at   timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE investor_metrics.alerts ADD COLUMN IF NOT EXISTS series text NOT NULL DEFAULT 'weekly';
+ALTER TABLE investor_metrics.alerts ADD COLUMN IF NOT EXISTS superseded_at timestamptz;
 CREATE INDEX IF NOT EXISTS alerts_triggered_at_idx ON investor_metrics.alerts (triggered_at DESC);
 CREATE INDEX IF NOT EXISTS alerts_period_end_idx ON investor_metrics.alerts (period_end);
 
