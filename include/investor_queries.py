@@ -94,21 +94,22 @@ def parse_instant(raw: str | None, parameter: str) -> datetime | None:
 
 
 def parse_severities(values: Iterable[str] | None) -> tuple[str, ...] | None:
-    """``severity`` given once or more, each possibly comma-separated (``high,critical``), as a
-    tuple of distinct known severities in the given order; None when not given."""
+    """``severity`` given once or more, each one severity or several separated by commas
+    (``high,critical``; lower case, no spaces: what the OpenAPI document's pattern says), as a
+    tuple of distinct severities in the given order; None when not given."""
     if values is None:
         return None
     found: list[str] = []
     for value in values:
         for item in value.split(","):
-            severity = item.strip().lower()
-            if severity not in SEVERITIES:
+            if item not in SEVERITIES:
+                shown = repr(item) if len(item) <= 40 else repr(item[:30]) + f"… ({len(item)} characters)"
                 raise ParameterError(
                     "severity", f"severity must be one of {', '.join(SEVERITIES)} (repeat the parameter "
-                    f"or separate values with commas), got {item.strip()!r}"
+                    f"or separate values with commas, no spaces), got {shown}"
                 )
-            if severity not in found:
-                found.append(severity)
+            if item not in found:
+                found.append(item)
     return tuple(found) or None
 
 
@@ -135,25 +136,39 @@ def _undefined_table(exc: BaseException) -> bool:
     return getattr(exc, "pgcode", None) == "42P01"  # undefined_table: the pipeline never ran here
 
 
-def _stored_snapshots(conn, *, period_end: datetime | None, history: int | None) -> str | list[str]:
+def _stored_snapshots(conn, *, period_end: datetime | None, history: int | None,
+                      series: str | None) -> str | list[str]:
     """The stored text of the snapshot(s) ``GET /metrics`` answers with: one (latest, or of
-    ``period_end``) or, with ``history``, a list newest first. ``NotFound`` if none."""
+    ``period_end``) or, with ``history``, a list newest first of one series (``series``, default
+    the weekly one). ``NotFound`` if none."""
     from include import store
 
     raw = _RawJsonConnection(conn)
     try:
         if history is not None:
-            rows = store.history(raw, history, until=period_end)
+            series = series or "weekly"
+            rows = store.history(raw, history, until=period_end, series=series)
             if not rows:
                 raise NotFound(
-                    "no snapshot is stored" if period_end is None
-                    else f"no snapshot ends at or before {iso_z(period_end)}"
+                    f"no {_series_words(series)} snapshot is stored" if period_end is None
+                    else f"no {_series_words(series)} snapshot ends at or before {iso_z(period_end)}"
                 )
             return [_json_text(row) for row in rows]
         if period_end is not None:
-            snapshot = store.snapshot_for(raw, period_end)
+            # The weekly period of that end, else the on-demand report (or the one series asked for).
+            snapshot = None
+            for candidate in (series,) if series else store.SERIES:
+                snapshot = store.snapshot_for(raw, period_end, series=candidate)
+                if snapshot is not None:
+                    break
             if snapshot is None:
-                raise NotFound(f"no snapshot for the period ending {iso_z(period_end)}")
+                words = f" {_series_words(series)}" if series else ""
+                raise NotFound(f"no{words} snapshot for the period ending {iso_z(period_end)}")
+        elif series is not None:
+            rows = store.history(raw, 1, series=series)
+            snapshot = rows[0] if rows else None
+            if snapshot is None:
+                raise NotFound(f"no {_series_words(series)} snapshot has been published yet")
         else:
             snapshot = store.latest_snapshot(raw)
             if snapshot is None:
@@ -165,23 +180,30 @@ def _stored_snapshots(conn, *, period_end: datetime | None, history: int | None)
     return _json_text(snapshot)
 
 
-def metrics_body(conn, *, period_end: datetime | None = None, history: int | None = None) -> bytes:
+def _series_words(series: str) -> str:
+    return "on-demand" if series == "on_demand" else series
+
+
+def metrics_body(conn, *, period_end: datetime | None = None, history: int | None = None,
+                 series: str | None = None) -> bytes:
     """The body of ``GET /metrics`` as JSON bytes: ``{"success":true,"metrics":<snapshot>}`` or,
-    with ``history``, ``{"success":true,"history":[<snapshot>, ...]}`` (newest first, ending at or
-    before ``period_end`` if given). Each snapshot is the text the store keeps (a ``json`` column:
-    PostgreSQL checked it is valid JSON and kept its key order), spliced in without being parsed
-    and serialised again. ``NotFound`` if none."""
-    found = _stored_snapshots(conn, period_end=period_end, history=history)
+    with ``history``, ``{"success":true,"history":[<snapshot>, ...]}`` (newest first, of the
+    weekly series or of ``series``, ending at or before ``period_end`` if given). Without
+    ``history``: the latest snapshot (of either series, or of ``series``), or the one ending at
+    ``period_end`` (the weekly one, else the on-demand one, or the one of ``series``). Each
+    snapshot is the text the store keeps (a ``json`` column: PostgreSQL checked it is valid JSON
+    and kept its key order), spliced in without being parsed and serialised again. ``NotFound``
+    if none."""
+    found = _stored_snapshots(conn, period_end=period_end, history=history, series=series)
     if isinstance(found, list):
         return b'{"success":true,"history":[' + ",".join(found).encode() + b"]}"
     return b'{"success":true,"metrics":' + found.encode() + b"}"
 
 
-def metrics_answer(conn, *, period_end: datetime | None = None, history: int | None = None) -> dict:
-    """``metrics_body`` as a dict: the latest snapshot, the one of ``period_end``, or with
-    ``history`` the ``history`` newest snapshots (ending at or before ``period_end`` if given),
-    newest first. Snapshots come back exactly as stored (key order kept). ``NotFound`` if none."""
-    return json.loads(metrics_body(conn, period_end=period_end, history=history))
+def metrics_answer(conn, *, period_end: datetime | None = None, history: int | None = None,
+                   series: str | None = None) -> dict:
+    """``metrics_body`` as a dict (snapshots exactly as stored, key order kept)."""
+    return json.loads(metrics_body(conn, period_end=period_end, history=history, series=series))
 
 
 def _json_text(value: Any) -> str:

@@ -337,7 +337,7 @@ def test_the_stored_snapshot_text_is_the_body(api):
     history = api.client.get("/api/investor/metrics", params={"history": 2},
                              headers={**bearer(api), "Accept-Encoding": "identity"})
     assert history.content == (b'{"success":true,"history":[' + json.dumps(expected).encode() + b","
-                               + json.dumps(fixture_snapshots()[12]).encode() + b"]}")
+                               + json.dumps(fixture_snapshots()[10]).encode() + b"]}")
 
 
 def test_a_client_that_accepts_gzip_gets_the_same_body_compressed(api, monkeypatch):
@@ -354,7 +354,7 @@ def test_a_client_that_accepts_gzip_gets_the_same_body_compressed(api, monkeypat
     monkeypatch.setattr(investor_api, "GZIP_CACHE_MAX_BYTES", 2048)
     long = api.client.get("/api/investor/metrics", params={"history": 520},
                           headers={**bearer(api), "Accept-Encoding": "gzip"})
-    assert long.headers["content-encoding"] == "gzip" and len(long.json()["history"]) == 13
+    assert long.headers["content-encoding"] == "gzip" and len(long.json()["history"]) == 12
     assert investor_api._gzipped.cache_info().currsize >= 1
 
 
@@ -407,20 +407,38 @@ def test_a_malformed_period_end_is_422_naming_it_and_the_format(api, bad):
     assert_error(answer, 422, "period_end", "2026-11-22T09:00:00Z")
 
 
-def test_history_newest_first(api):
+def test_history_lists_the_weekly_series_newest_first(api):
     answer = api.client.get("/api/investor/metrics", params={"history": 3}, headers=bearer(api))
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert list(body) == ["success", "history"]
     ends = [s["period"]["end"] for s in body["history"]]
-    assert ends == [iso(LATEST_END), iso(ON_DEMAND_END), iso(WEEK_ENDS[-2])]
+    assert ends == [iso(LATEST_END), iso(WEEK_ENDS[-2]), iso(WEEK_ENDS[-3])], "no on-demand report"
     assert _dumped(body["history"][0]) == _dumped(fixture_snapshots()[11])
+    weekly = api.client.get("/api/investor/metrics", params={"history": 3, "type": "weekly"}, headers=bearer(api))
+    assert weekly.json() == body
+
+
+def test_history_of_on_demand_reports(api):
+    answer = api.client.get("/api/investor/metrics", params={"history": 5, "type": "on_demand"},
+                            headers=bearer(api))
+    assert answer.status_code == 200, answer.text
+    assert [s["period"]["type"] for s in answer.json()["history"]] == ["on_demand"]
+    assert _dumped(answer.json()["history"][0]) == _dumped(fixture_snapshots()[12])
+    latest = api.client.get("/api/investor/metrics", params={"type": "on_demand"}, headers=bearer(api))
+    assert latest.json()["metrics"]["period"]["end"] == iso(ON_DEMAND_END)
+    before = api.client.get("/api/investor/metrics", params={"history": 5, "type": "on_demand",
+                                                             "period_end": iso(WEEK_ENDS[-2])}, headers=bearer(api))
+    assert_error(before, 404, "on-demand", iso(WEEK_ENDS[-2]))
+    assert_error(api.client.get("/api/investor/metrics", params={"type": "backfill"}, headers=bearer(api)),
+                 422, "type")
 
 
 def test_history_of_more_weeks_than_stored_returns_all_of_them(api):
     answer = api.client.get("/api/investor/metrics", params={"history": 520}, headers=bearer(api))
     ends = [s["period"]["end"] for s in answer.json()["history"]]
-    assert len(ends) == 13 and ends == sorted(ends, reverse=True)
+    assert len(ends) == 12 and ends == sorted(ends, reverse=True)
+    assert iso(ON_DEMAND_END) not in ends
 
 
 def test_history_up_to_a_period_end(api):
@@ -456,7 +474,7 @@ def test_alerts_newest_first_as_stored(api):
     ({"severity": "high"}, {"high"}),
     ({"severity": "critical,high"}, {"critical", "high"}),
     ({"severity": ["critical", "low"]}, {"critical", "low"}),
-    ({"severity": ["Medium", "high, low"]}, {"medium", "high", "low"}),
+    ({"severity": ["medium", "high,low,high"]}, {"medium", "high", "low"}),
 ])
 def test_alerts_of_some_severities(api, params, expected):
     answer = api.client.get("/api/investor/alerts", params=params, headers=bearer(api))
@@ -466,7 +484,7 @@ def test_alerts_of_some_severities(api, params, expected):
     assert {a["severity"] for a in got} == expected
 
 
-@pytest.mark.parametrize("bad", ["urgent", "high,", "critical,info", ""])
+@pytest.mark.parametrize("bad", ["urgent", "high,", "critical,info", "", "Medium", "high, low", "hígh" * 500])
 def test_an_unknown_severity_is_422_naming_it(api, bad):
     assert_error(api.client.get("/api/investor/alerts", params={"severity": bad}, headers=bearer(api)), 422,
                  "severity", "critical, high, medium, low")
@@ -671,8 +689,11 @@ def test_the_page_is_served_to_a_user_with_a_strict_policy(api):
 def test_parse_instant():
     assert investor_queries.parse_instant(None, "since") is None
     assert investor_queries.parse_instant("2026-11-22T10:00:00+01:00", "since") == LATEST_END
-    assert investor_queries.parse_instant(" 2026-11-22T09:00:00z ", "since") == LATEST_END
-    for bad, words in [("2026-11-22T09:00:00", "no UTC offset"), ("soon", "not an ISO 8601")]:
+    assert investor_queries.parse_instant("2026-11-22T09:00:00.000000Z", "since") == LATEST_END
+    for bad, words in [("2026-11-22T09:00:00", "no UTC offset"), ("soon", "not an ISO 8601"),
+                       (" 2026-11-22T09:00:00Z", "not an ISO 8601"), ("2026-11-22T09:00:00z", "not an ISO 8601"),
+                       ("9999-12-31T23:59:59-23:59", "outside the years 1970–9999"),
+                       ("0001-01-01T00:00:00+23:59", "outside the years 1970–9999")]:
         with pytest.raises(investor_queries.ParameterError, match=words) as caught:
             investor_queries.parse_instant(bad, "since")
         assert caught.value.parameter == "since" and str(caught.value).startswith("since ")
@@ -680,9 +701,10 @@ def test_parse_instant():
 
 def test_parse_severities():
     assert investor_queries.parse_severities(None) is None
-    assert investor_queries.parse_severities(["high, critical", "HIGH", "low"]) == ("high", "critical", "low")
-    with pytest.raises(investor_queries.ParameterError, match="got 'info'"):
-        investor_queries.parse_severities(["high,info"])
+    assert investor_queries.parse_severities(["high,critical", "high", "low"]) == ("high", "critical", "low")
+    for bad, shown in [("high,info", "'info'"), ("high, critical", "' critical'"), ("HIGH", "'HIGH'")]:
+        with pytest.raises(investor_queries.ParameterError, match=f"got {shown}"):
+            investor_queries.parse_severities([bad])
 
 
 def test_collect_conf():
