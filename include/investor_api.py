@@ -472,6 +472,7 @@ def get_metrics(
     dependencies=[SameOriginJson],
     response_model=None,
     responses={202: {"model": CollectResponse, "description": "The run is queued"},
+               400: {"model": ErrorResponse, "description": "The body cannot be read (not UTF-8 JSON)"},
                404: {"model": ErrorResponse, "description": "The DAG is not loaded in Airflow"},
                409: {"model": ErrorResponse, "description": "The DAG cannot run now (import errors)"},
                **ERROR_RESPONSES},
