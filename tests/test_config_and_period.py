@@ -233,3 +233,26 @@ def test_the_pattern_is_exactly_what_the_parser_accepts():
         assert (parsed is not None) == (matches and real is not None), text
         if parsed is not None:
             assert 1970 <= parsed.year <= 9999 and parsed == real
+
+
+@pytest.mark.parametrize(("value", "accepted"), [
+    (None, True), ("2026-11-22T09:00:00Z", True), ("2026-11-22T10:00:00+01:00", True),
+    ("0001-01-01T00:00:00+23:59", False), ("9999-12-31T23:59:59-23:59", False), ("2026-11-22T09:00Z", False),
+    ("last sunday", False),
+])
+def test_the_dag_param_refuses_what_the_parser_refuses_by_format(value, accepted):
+    """The trigger form, ``airflow dags trigger -c`` and the REST API validate conf against the
+    DAG's params: its pattern is INSTANT_PATTERN (the future can only be refused by the run)."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.exceptions import ParamValidationError
+
+    from tests.conftest import PROJECT_ROOT
+
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "investor_metrics.py"))
+    param = bag.dags["investor_metrics"].params.get_param("period_end")
+    assert param.schema["pattern"] == period.INSTANT_PATTERN
+    if accepted:
+        assert param.resolve(value) == value
+    else:
+        with pytest.raises(ParamValidationError):
+            param.resolve(value)
