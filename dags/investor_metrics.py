@@ -33,7 +33,11 @@ DAG reports on the week that ends at that moment, **[end − 7 calendar days, en
 **Run types.** Scheduled: the week ending at the data-interval end. Backfill
 (`airflow backfill create --dag-id investor_metrics ...`): the same for past weeks, never moving
 the latest pointer back. Manual ("Trigger" with params): the 7 days before `period_end`
-(default: when triggered).
+(default: when triggered, truncated to the whole second). The trigger form, `airflow dags trigger -c`
+and Airflow's REST API check `period_end` against its pattern (ISO 8601 with seconds and an
+offset, years 1970–9999); only the run can compare it with its own trigger time, so a `period_end`
+more than 5 minutes in the future fails the run's first tasks (the extracts) at once, without
+retries, before anything is computed.
 """
 
 from __future__ import annotations
@@ -46,11 +50,10 @@ from airflow.sdk import Param, dag, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from include import config, pipeline
+from include.period import INSTANT_PATTERN
 
 OWNER = os.getenv("INVESTOR_METRICS_OWNER", "data-engineering")
 TIMEZONE = config.investor_timezone()
-
-ISO_INSTANT_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$"
 
 
 @dag(
@@ -71,11 +74,13 @@ ISO_INSTANT_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d
         "period_end": Param(
             None,
             type=["null", "string"],
-            pattern=ISO_INSTANT_PATTERN,
+            pattern=INSTANT_PATTERN,
             title="Period end",
             description=(
                 "Manual runs only: the report covers the 7 days before this instant. ISO 8601 with "
-                "an offset, e.g. 2026-11-22T09:00:00Z. Empty = the moment the run is triggered."
+                "seconds and an offset, years 1970–9999, e.g. 2026-11-22T09:00:00Z. Empty = the moment "
+                "the run is triggered (to the second). This form checks the format only: a period_end "
+                "more than 5 minutes after the trigger time fails the run's first tasks."
             ),
         ),
         "send_email": Param(

@@ -5,14 +5,16 @@
 =======  ==========================  ==========================================================
 method   path                        answer
 =======  ==========================  ==========================================================
-GET      ``/metrics``                latest snapshot; ``?period_end=`` one period; ``?history=N``
-                                     the N newest (1..520), newest first
+GET      ``/metrics``                latest snapshot (either series); ``?period_end=`` one period
+                                     (the weekly one, else the on-demand one); ``?history=N`` the
+                                     N newest weekly periods (1..520), newest first; ``type``
+                                     (``weekly``, ``on_demand``) picks the series
 POST     ``/metrics/collect``        202: a queued manual run of ``investor_metrics``; optional
                                      JSON body ``{"period_end": ISO 8601, "send_email": false}``
 GET      ``/alerts``                 alerts newest first; ``severity`` (repeat or comma-separate),
                                      ``since`` (ISO 8601), ``limit`` (default 100, max 1000)
 GET      ``/page``                   the "Investor metrics" page of the Airflow UI (HTML)
-GET      ``/openapi.json``           this API's OpenAPI document
+GET      ``/openapi.json``           this API's OpenAPI document (read access, like ``/metrics``)
 =======  ==========================  ==========================================================
 
 Security. Airflow does not authenticate plugin apps, so every route here depends on Airflow's
@@ -20,6 +22,14 @@ own ``get_user`` (a bearer token from ``POST /auth/token``, or the UI's ``_token
 which the page's same-origin requests carry): 401 without a valid one. The auth manager then
 decides, for the DAG ``investor_metrics``: reading (metrics, alerts, page) needs ``GET`` on its
 runs, collecting needs ``POST`` on its runs (what triggering it in the UI needs): 403 otherwise.
+CSRF: ``POST /metrics/collect`` authenticated by the session cookie (no bearer header) must be
+same-origin JSON (``Content-Type: application/json``; ``Origin`` / ``Sec-Fetch-Site``, when the
+browser sends them, this origin): 403 otherwise.
+
+Parameters. The OpenAPI document describes each exactly (instants: ``include.period``'s
+``INSTANT_PATTERN`` and ``format: date-time``; enums; bounds): what it allows the API accepts,
+except a ``period_end`` to collect more than 5 minutes in the future (a rule of the clock that
+JSON Schema cannot state; 422).
 
 Errors are ``{"success": false, "error": "<message>"}``: 422 for a bad parameter (the message
 names it and the expected format), 404 when nothing matches, 503 when the metrics store or
@@ -49,10 +59,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from include import investor_queries as queries
+from include import period as instants
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +90,31 @@ GZIP_CACHE_ENTRIES = 64
 GZIP_CACHE_MAX_BYTES = 64 * 1024  # larger bodies (long histories) are left to the middleware
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": None, "description": "No valid Airflow token (bearer header or `_token` cookie)"},
-    403: {"model": None, "description": "The auth manager denies this access to the investor_metrics DAG"},
+    403: {"model": None, "description": "The auth manager denies this access to the investor_metrics DAG "
+                                        "(or, for a request authenticated by the session cookie, it is not "
+                                        "same-origin JSON)"},
     422: {"model": None, "description": "A parameter is malformed; the message names it"},
     503: {"model": None, "description": "The metrics store (or Airflow's metadata database) is unavailable"},
 }
+
+
+# --------------------------------------------------------------------------- parameter schemas
+# What the OpenAPI document says of each parameter is exactly what the API accepts (a schema-driven
+# fuzzer finds no value the schema allows that the API refuses, nor the reverse). The values are
+# parsed by ``include.investor_queries`` (messages that name the parameter); these only describe them.
+INSTANT_SCHEMA = {
+    "type": "string", "format": "date-time", "pattern": instants.INSTANT_PATTERN,
+    "description": "ISO 8601 / RFC 3339 with seconds and a UTC offset (`Z` or `±hh:mm`), fractions of "
+                   "a second up to 6 digits, years 1970–9999 in UTC (on 1970-01-01 and 9999-12-31: `Z`)",
+    "examples": ["2026-11-22T09:00:00Z", "2026-11-22T10:00:00+01:00"],
+}
+Instant = Annotated[str, WithJsonSchema(INSTANT_SCHEMA)]
+SEVERITY_PATTERN = "^(?:{0})(?:,(?:{0}))*$".format("|".join(queries.SEVERITIES))
+SeverityList = Annotated[str, WithJsonSchema({
+    "type": "string", "pattern": SEVERITY_PATTERN,
+    "description": "One severity or several separated by commas (no spaces): " + ", ".join(queries.SEVERITIES),
+    "examples": ["critical", "critical,high"],
+})]
 
 
 # --------------------------------------------------------------------------- response models
@@ -156,11 +188,11 @@ class AlertsResponse(BaseModel):
 class CollectRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    period_end: str | None = Field(
+    period_end: Instant | None = Field(
         default=None,
-        description="The report covers the 7 days before this instant: ISO 8601 with a UTC offset. "
-                    "Default: now.",
-        examples=["2026-11-22T09:00:00Z"],
+        description="The report covers the 7 days before this instant (at most 5 minutes from now: "
+                    "a later one is refused with 422, a rule JSON Schema cannot state). Default: now, "
+                    "to the second.",
     )
     send_email: StrictBool = Field(default=False, description="Also e-mail the report to the investors")
 
@@ -277,6 +309,70 @@ def _dag_runs_access(method: Literal["GET", "POST"], what: str):
     return check
 
 
+def _same_origin_json(request: Request) -> None:
+    """CSRF: a state-changing request that the browser's session cookie authenticates (no
+    ``Authorization: Bearer`` header, Airflow's own precedence) must be same-origin JSON. A page of
+    another site can make a browser send the cookie with a form or a "simple" request, but never
+    with ``Content-Type: application/json`` (that needs a CORS preflight, which this API does not
+    grant); and when the browser says where the request comes from (``Origin``,
+    ``Sec-Fetch-Site``), it must be this origin. 403 otherwise. A request with a bearer token is
+    not exposed to CSRF (a page of another site cannot set that header) and is not checked."""
+    from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
+
+    if request.headers.get("authorization", "").lower().startswith("bearer "):
+        return
+    if not request.cookies.get(COOKIE_NAME_JWT_TOKEN):
+        return  # no credential at all: Airflow's authentication answers 401
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise HTTPException(403, "Forbidden: a request authenticated by the session cookie must send "
+                                 "Content-Type: application/json (CSRF protection)")
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site.lower() not in ("same-origin", "none"):
+        raise HTTPException(403, f"Forbidden: a request from another site ({fetch_site}) cannot use the "
+                                 "session cookie (CSRF protection)")
+    origin = request.headers.get("origin")
+    if origin is not None and _origin_key(origin) not in _own_origins(request):
+        raise HTTPException(403, "Forbidden: a request from another origin cannot use the session cookie "
+                                 "(CSRF protection)")
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin_key(url: str) -> tuple[str, int] | None:
+    """(host, port) of an origin or URL; None for ``null`` or anything unparsable."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    if not parts.hostname or port is None:
+        return None
+    return parts.hostname.lower(), port
+
+
+def _own_origins(request: Request) -> set[tuple[str, int]]:
+    """This server as browsers address it: the request's own host (``Host``, or the
+    ``X-Forwarded-Host`` a proxy set) and Airflow's ``[api] base_url`` when it is configured."""
+    from airflow.configuration import conf
+
+    scheme = request.headers.get("x-forwarded-proto", request.url.scheme).split(",")[0].strip()
+    own = set()
+    for host in (request.headers.get("host"), request.headers.get("x-forwarded-host")):
+        if host:
+            key = _origin_key(f"{scheme}://{host.split(',')[0].strip()}")
+            if key:
+                own.add(key)
+    base_url = conf.get("api", "base_url", fallback="")
+    if base_url and (key := _origin_key(base_url)):
+        own.add(key)
+    return own
+
+
+SameOriginJson = Depends(_same_origin_json)
 Reader = Annotated[BaseUser, Depends(_dag_runs_access("GET", "reading the investor metrics"))]
 Collector = Annotated[BaseUser, Depends(_dag_runs_access("POST", "collecting the investor metrics"))]
 
@@ -348,27 +444,35 @@ async def _unexpected(request: Request, exc: Exception):
 def get_metrics(
     request: Request,
     user: Reader,
-    period_end: Annotated[str | None, Query(
-        description="The snapshot of the period ending at this instant (ISO 8601 with a UTC offset). "
-                    "With `history`: the newest snapshots ending at or before it.",
-        examples=["2026-11-22T09:00:00Z"],
+    period_end: Annotated[Instant | None, Query(
+        description="The snapshot of the period ending at this instant: the weekly one, else the "
+                    "on-demand one (or the one of `type`). With `history`: the newest snapshots ending "
+                    "at or before it.",
     )] = None,
     history: Annotated[int | None, Query(
-        ge=1, le=queries.HISTORY_MAX, description="Return this many snapshots, newest first",
+        ge=1, le=queries.HISTORY_MAX,
+        description="Return this many snapshots of one series, newest first: weekly periods "
+                    "(scheduled and backfill runs), or with `type=on_demand` the on-demand reports",
+    )] = None,
+    type: Annotated[Literal["weekly", "on_demand"] | None, Query(
+        description="The series: `weekly` (scheduled and backfill periods) or `on_demand` (manual "
+                    "runs). Without `history` and `period_end`: the latest snapshot of that series.",
     )] = None,
 ) -> Response:
     end = queries.parse_instant(period_end, "period_end")
     # The stored snapshot text goes out as it is: no parse, no re-serialisation.
-    return _json_bytes(_store().run(lambda conn: queries.metrics_body(conn, period_end=end, history=history)),
-                       request)
+    return _json_bytes(_store().run(
+        lambda conn: queries.metrics_body(conn, period_end=end, history=history, series=type)), request)
 
 
 @app.post(
     "/metrics/collect",
     summary="Collect the metrics now: queue a manual run of the investor_metrics DAG",
     status_code=202,
+    dependencies=[SameOriginJson],
     response_model=None,
     responses={202: {"model": CollectResponse, "description": "The run is queued"},
+               400: {"model": ErrorResponse, "description": "The body cannot be read (not UTF-8 JSON)"},
                404: {"model": ErrorResponse, "description": "The DAG is not loaded in Airflow"},
                409: {"model": ErrorResponse, "description": "The DAG cannot run now (import errors)"},
                **ERROR_RESPONSES},
@@ -396,14 +500,12 @@ def collect_metrics(
 )
 def get_alerts(
     user: Reader,
-    severity: Annotated[list[str] | None, Query(
+    severity: Annotated[list[SeverityList] | None, Query(
         description="Only these severities (critical, high, medium, low): repeat the parameter or "
                     "separate with commas",
-        examples=[["critical,high"]],
     )] = None,
-    since: Annotated[str | None, Query(
-        description="Only alerts triggered at or after this instant (ISO 8601 with a UTC offset)",
-        examples=["2026-11-01T00:00:00Z"],
+    since: Annotated[Instant | None, Query(
+        description="Only alerts triggered at or after this instant",
     )] = None,
     limit: Annotated[int, Query(ge=1, le=queries.ALERTS_LIMIT_MAX, description="At most this many")]
     = queries.ALERTS_LIMIT_DEFAULT,
@@ -418,7 +520,10 @@ def get_alerts(
     "/page",
     summary="The Investor metrics page of the Airflow UI",
     response_class=HTMLResponse,
-    responses={200: {"content": {"text/html": {}}, "description": "A self-contained HTML page"}},
+    responses={200: {"content": {"text/html": {}}, "description": "A self-contained HTML page"},
+               401: {"content": {"text/html": {}}, "description": "No valid Airflow token: a page that says how "
+                                                                  "to sign in"},
+               403: {"content": {"text/html": {}}, "description": "No read access to the investor_metrics DAG"}},
 )
 def investor_page(user: Reader) -> HTMLResponse:
     text, csp = _page()
@@ -427,16 +532,34 @@ def investor_page(user: Reader) -> HTMLResponse:
 
 
 @app.get("/openapi.json", include_in_schema=False)
-def openapi_document(request: Request, user: GetUserDep) -> JSONResponse:
+def openapi_document(request: Request, user: Reader) -> JSONResponse:
     return JSONResponse(_openapi(request.scope.get("root_path", "").rstrip("/")))
 
 
 @cache
 def _openapi(root_path: str) -> dict:
-    return get_openapi(
+    document = get_openapi(
         title=app.title, version=app.version, description=API_DESCRIPTION, routes=app.routes,
         servers=[{"url": root_path or "/"}],
     )
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                parameter["schema"] = _without_null(parameter["schema"])
+    return document
+
+
+def _without_null(schema: dict) -> dict:
+    """An optional query parameter is optional by its absence: a query string has no null, so
+    ``anyOf: [X, {type: null}]`` (what ``str | None`` becomes) is documented as ``X``."""
+    branches = schema.get("anyOf")
+    if not branches:
+        return schema
+    kept = [branch for branch in branches if branch != {"type": "null"}]
+    if len(kept) != 1:
+        return schema
+    rest = {key: value for key, value in schema.items() if key != "anyOf"}
+    return {**kept[0], **rest}
 
 
 # --------------------------------------------------------------------------- the page

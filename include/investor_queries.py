@@ -28,10 +28,11 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import cache
 from typing import Any, TypeVar
 
+from include import period
 from include.config import (
     CHATTERFIX_CONN_ID,
     DEFAULT_DB_NAME,
@@ -49,9 +50,6 @@ HISTORY_MAX = 520  # ten years of weeks
 ALERTS_LIMIT_DEFAULT = 100
 ALERTS_LIMIT_MAX = 1000
 SEVERITIES = ("critical", "high", "medium", "low")
-INSTANT_EXAMPLE = "2026-11-22T09:00:00Z or 2026-11-22T10:00:00+01:00"
-# A manual run may not report on a week that has not ended yet (beyond this much clock skew).
-FUTURE_TOLERANCE = timedelta(minutes=5)
 
 POOL_SIZE_VARIABLE = "INVESTOR_API_POOL_SIZE"
 DEFAULT_POOL_SIZE = 5
@@ -84,61 +82,51 @@ class StoreUnavailable(RuntimeError):
 
 # --------------------------------------------------------------------------- parameters
 def parse_instant(raw: str | None, parameter: str) -> datetime | None:
-    """An ISO 8601 instant with a UTC offset (``2026-11-22T09:00:00Z``) as an aware UTC datetime;
-    None for an absent value; a ``ParameterError`` naming ``parameter`` otherwise."""
+    """``include.period.parse_instant`` (ISO 8601 with seconds and a UTC offset, years 1970–9999
+    in UTC) as an aware UTC datetime; None for an absent value; a ``ParameterError`` naming
+    ``parameter`` otherwise."""
     if raw is None:
         return None
-    text = raw.strip()
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ParameterError(
-            parameter, f"{parameter} {raw!r} is not an ISO 8601 date-time; expected e.g. {INSTANT_EXAMPLE}"
-        ) from None
-    if parsed.tzinfo is None:
-        raise ParameterError(
-            parameter, f"{parameter} {raw!r} has no UTC offset; expected e.g. {INSTANT_EXAMPLE}"
-        )
-    return parsed.astimezone(timezone.utc)
+        return period.parse_instant(raw, parameter)
+    except period.InstantError as exc:
+        raise ParameterError(parameter, str(exc)) from None
 
 
 def parse_severities(values: Iterable[str] | None) -> tuple[str, ...] | None:
-    """``severity`` given once or more, each possibly comma-separated (``high,critical``), as a
-    tuple of distinct known severities in the given order; None when not given."""
+    """``severity`` given once or more, each one severity or several separated by commas
+    (``high,critical``; lower case, no spaces: what the OpenAPI document's pattern says), as a
+    tuple of distinct severities in the given order; None when not given."""
     if values is None:
         return None
     found: list[str] = []
     for value in values:
         for item in value.split(","):
-            severity = item.strip().lower()
-            if severity not in SEVERITIES:
+            if item not in SEVERITIES:
+                shown = repr(item) if len(item) <= 40 else repr(item[:30]) + f"… ({len(item)} characters)"
                 raise ParameterError(
                     "severity", f"severity must be one of {', '.join(SEVERITIES)} (repeat the parameter "
-                    f"or separate values with commas), got {item.strip()!r}"
+                    f"or separate values with commas, no spaces), got {shown}"
                 )
-            if severity not in found:
-                found.append(severity)
+            if item not in found:
+                found.append(item)
     return tuple(found) or None
 
 
-def iso_z(instant: datetime) -> str:
-    """``2026-11-22T09:00:00Z`` (fractions of a second kept when there are any)."""
-    utc = instant.astimezone(timezone.utc)
-    text = utc.isoformat(timespec="microseconds" if utc.microsecond else "seconds")
-    return text.replace("+00:00", "Z")
+iso_z = period.format_instant  # ``2026-11-22T09:00:00Z`` (fractions of a second kept when there are any)
 
 
 def collect_conf(period_end: str | None, send_email: bool, *, now: datetime) -> dict[str, Any]:
     """The ``conf`` of a manual run of the weekly DAG (its params ``period_end``, ``send_email``).
-    ``period_end`` is normalised to UTC with ``Z``; a week that has not ended by ``now`` is refused."""
+    ``period_end`` is normalised to UTC with ``Z``; a week that has not ended by ``now`` (beyond
+    ``period.FUTURE_TOLERANCE`` of clock skew) is refused, as the run itself would refuse it."""
     conf: dict[str, Any] = {"send_email": bool(send_email)}
     end = parse_instant(period_end, "period_end")
     if end is not None:
-        if end > now + FUTURE_TOLERANCE:
-            raise ParameterError(
-                "period_end", f"period_end {period_end!r} is in the future: a report covers the 7 days "
-                "before an instant that has passed"
-            )
+        try:
+            period.refuse_future(end, now, "period_end")
+        except period.InstantError as exc:
+            raise ParameterError("period_end", str(exc)) from None
         conf["period_end"] = iso_z(end)
     return conf
 
@@ -148,25 +136,39 @@ def _undefined_table(exc: BaseException) -> bool:
     return getattr(exc, "pgcode", None) == "42P01"  # undefined_table: the pipeline never ran here
 
 
-def _stored_snapshots(conn, *, period_end: datetime | None, history: int | None) -> str | list[str]:
+def _stored_snapshots(conn, *, period_end: datetime | None, history: int | None,
+                      series: str | None) -> str | list[str]:
     """The stored text of the snapshot(s) ``GET /metrics`` answers with: one (latest, or of
-    ``period_end``) or, with ``history``, a list newest first. ``NotFound`` if none."""
+    ``period_end``) or, with ``history``, a list newest first of one series (``series``, default
+    the weekly one). ``NotFound`` if none."""
     from include import store
 
     raw = _RawJsonConnection(conn)
     try:
         if history is not None:
-            rows = store.history(raw, history, until=period_end)
+            series = series or "weekly"
+            rows = store.history(raw, history, until=period_end, series=series)
             if not rows:
                 raise NotFound(
-                    "no snapshot is stored" if period_end is None
-                    else f"no snapshot ends at or before {iso_z(period_end)}"
+                    f"no {_series_words(series)} snapshot is stored" if period_end is None
+                    else f"no {_series_words(series)} snapshot ends at or before {iso_z(period_end)}"
                 )
             return [_json_text(row) for row in rows]
         if period_end is not None:
-            snapshot = store.snapshot_for(raw, period_end)
+            # The weekly period of that end, else the on-demand report (or the one series asked for).
+            snapshot = None
+            for candidate in (series,) if series else store.SERIES:
+                snapshot = store.snapshot_for(raw, period_end, series=candidate)
+                if snapshot is not None:
+                    break
             if snapshot is None:
-                raise NotFound(f"no snapshot for the period ending {iso_z(period_end)}")
+                words = f" {_series_words(series)}" if series else ""
+                raise NotFound(f"no{words} snapshot for the period ending {iso_z(period_end)}")
+        elif series is not None:
+            rows = store.history(raw, 1, series=series)
+            snapshot = rows[0] if rows else None
+            if snapshot is None:
+                raise NotFound(f"no {_series_words(series)} snapshot has been published yet")
         else:
             snapshot = store.latest_snapshot(raw)
             if snapshot is None:
@@ -178,23 +180,30 @@ def _stored_snapshots(conn, *, period_end: datetime | None, history: int | None)
     return _json_text(snapshot)
 
 
-def metrics_body(conn, *, period_end: datetime | None = None, history: int | None = None) -> bytes:
+def _series_words(series: str) -> str:
+    return "on-demand" if series == "on_demand" else series
+
+
+def metrics_body(conn, *, period_end: datetime | None = None, history: int | None = None,
+                 series: str | None = None) -> bytes:
     """The body of ``GET /metrics`` as JSON bytes: ``{"success":true,"metrics":<snapshot>}`` or,
-    with ``history``, ``{"success":true,"history":[<snapshot>, ...]}`` (newest first, ending at or
-    before ``period_end`` if given). Each snapshot is the text the store keeps (a ``json`` column:
-    PostgreSQL checked it is valid JSON and kept its key order), spliced in without being parsed
-    and serialised again. ``NotFound`` if none."""
-    found = _stored_snapshots(conn, period_end=period_end, history=history)
+    with ``history``, ``{"success":true,"history":[<snapshot>, ...]}`` (newest first, of the
+    weekly series or of ``series``, ending at or before ``period_end`` if given). Without
+    ``history``: the latest snapshot (of either series, or of ``series``), or the one ending at
+    ``period_end`` (the weekly one, else the on-demand one, or the one of ``series``). Each
+    snapshot is the text the store keeps (a ``json`` column: PostgreSQL checked it is valid JSON
+    and kept its key order), spliced in without being parsed and serialised again. ``NotFound``
+    if none."""
+    found = _stored_snapshots(conn, period_end=period_end, history=history, series=series)
     if isinstance(found, list):
         return b'{"success":true,"history":[' + ",".join(found).encode() + b"]}"
     return b'{"success":true,"metrics":' + found.encode() + b"}"
 
 
-def metrics_answer(conn, *, period_end: datetime | None = None, history: int | None = None) -> dict:
-    """``metrics_body`` as a dict: the latest snapshot, the one of ``period_end``, or with
-    ``history`` the ``history`` newest snapshots (ending at or before ``period_end`` if given),
-    newest first. Snapshots come back exactly as stored (key order kept). ``NotFound`` if none."""
-    return json.loads(metrics_body(conn, period_end=period_end, history=history))
+def metrics_answer(conn, *, period_end: datetime | None = None, history: int | None = None,
+                   series: str | None = None) -> dict:
+    """``metrics_body`` as a dict (snapshots exactly as stored, key order kept)."""
+    return json.loads(metrics_body(conn, period_end=period_end, history=history, series=series))
 
 
 def _json_text(value: Any) -> str:

@@ -22,16 +22,28 @@ log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------- the run's period
 def run_period(context) -> Period:
-    """The reporting period of the running DAG run (SPEC section 2)."""
+    """The reporting period of the running DAG run (SPEC section 2).
+
+    A manual run's ``period_end`` param that is malformed, outside the years 1970–9999 or later
+    than the run's trigger time (``run_after``, so the verdict never changes on a retry) + 5
+    minutes fails the task at once, without retries (every task asks, so the run's first tasks,
+    the extracts, refuse it before anything is computed); the message names the parameter."""
+    from include.period import InstantError
+
     dag_run = context["dag_run"]
     params = context.get("params") or {}
-    return period_for_run(
-        run_type=getattr(dag_run.run_type, "value", dag_run.run_type),
-        tz=config.investor_timezone(),
-        data_interval_end=dag_run.data_interval_end,
-        run_after=getattr(dag_run, "run_after", None),
-        period_end_param=params.get("period_end"),
-    )
+    try:
+        return period_for_run(
+            run_type=getattr(dag_run.run_type, "value", dag_run.run_type),
+            tz=config.investor_timezone(),
+            data_interval_end=dag_run.data_interval_end,
+            run_after=getattr(dag_run, "run_after", None),
+            period_end_param=params.get("period_end"),
+        )
+    except InstantError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"refused the run's params: {exc}") from None
 
 
 # ------------------------------------------------------------------------- staging

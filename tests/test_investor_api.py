@@ -337,7 +337,7 @@ def test_the_stored_snapshot_text_is_the_body(api):
     history = api.client.get("/api/investor/metrics", params={"history": 2},
                              headers={**bearer(api), "Accept-Encoding": "identity"})
     assert history.content == (b'{"success":true,"history":[' + json.dumps(expected).encode() + b","
-                               + json.dumps(fixture_snapshots()[12]).encode() + b"]}")
+                               + json.dumps(fixture_snapshots()[10]).encode() + b"]}")
 
 
 def test_a_client_that_accepts_gzip_gets_the_same_body_compressed(api, monkeypatch):
@@ -354,7 +354,7 @@ def test_a_client_that_accepts_gzip_gets_the_same_body_compressed(api, monkeypat
     monkeypatch.setattr(investor_api, "GZIP_CACHE_MAX_BYTES", 2048)
     long = api.client.get("/api/investor/metrics", params={"history": 520},
                           headers={**bearer(api), "Accept-Encoding": "gzip"})
-    assert long.headers["content-encoding"] == "gzip" and len(long.json()["history"]) == 13
+    assert long.headers["content-encoding"] == "gzip" and len(long.json()["history"]) == 12
     assert investor_api._gzipped.cache_info().currsize >= 1
 
 
@@ -407,20 +407,38 @@ def test_a_malformed_period_end_is_422_naming_it_and_the_format(api, bad):
     assert_error(answer, 422, "period_end", "2026-11-22T09:00:00Z")
 
 
-def test_history_newest_first(api):
+def test_history_lists_the_weekly_series_newest_first(api):
     answer = api.client.get("/api/investor/metrics", params={"history": 3}, headers=bearer(api))
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert list(body) == ["success", "history"]
     ends = [s["period"]["end"] for s in body["history"]]
-    assert ends == [iso(LATEST_END), iso(ON_DEMAND_END), iso(WEEK_ENDS[-2])]
+    assert ends == [iso(LATEST_END), iso(WEEK_ENDS[-2]), iso(WEEK_ENDS[-3])], "no on-demand report"
     assert _dumped(body["history"][0]) == _dumped(fixture_snapshots()[11])
+    weekly = api.client.get("/api/investor/metrics", params={"history": 3, "type": "weekly"}, headers=bearer(api))
+    assert weekly.json() == body
+
+
+def test_history_of_on_demand_reports(api):
+    answer = api.client.get("/api/investor/metrics", params={"history": 5, "type": "on_demand"},
+                            headers=bearer(api))
+    assert answer.status_code == 200, answer.text
+    assert [s["period"]["type"] for s in answer.json()["history"]] == ["on_demand"]
+    assert _dumped(answer.json()["history"][0]) == _dumped(fixture_snapshots()[12])
+    latest = api.client.get("/api/investor/metrics", params={"type": "on_demand"}, headers=bearer(api))
+    assert latest.json()["metrics"]["period"]["end"] == iso(ON_DEMAND_END)
+    before = api.client.get("/api/investor/metrics", params={"history": 5, "type": "on_demand",
+                                                             "period_end": iso(WEEK_ENDS[-2])}, headers=bearer(api))
+    assert_error(before, 404, "on-demand", iso(WEEK_ENDS[-2]))
+    assert_error(api.client.get("/api/investor/metrics", params={"type": "backfill"}, headers=bearer(api)),
+                 422, "type")
 
 
 def test_history_of_more_weeks_than_stored_returns_all_of_them(api):
     answer = api.client.get("/api/investor/metrics", params={"history": 520}, headers=bearer(api))
     ends = [s["period"]["end"] for s in answer.json()["history"]]
-    assert len(ends) == 13 and ends == sorted(ends, reverse=True)
+    assert len(ends) == 12 and ends == sorted(ends, reverse=True)
+    assert iso(ON_DEMAND_END) not in ends
 
 
 def test_history_up_to_a_period_end(api):
@@ -456,7 +474,7 @@ def test_alerts_newest_first_as_stored(api):
     ({"severity": "high"}, {"high"}),
     ({"severity": "critical,high"}, {"critical", "high"}),
     ({"severity": ["critical", "low"]}, {"critical", "low"}),
-    ({"severity": ["Medium", "high, low"]}, {"medium", "high", "low"}),
+    ({"severity": ["medium", "high,low,high"]}, {"medium", "high", "low"}),
 ])
 def test_alerts_of_some_severities(api, params, expected):
     answer = api.client.get("/api/investor/alerts", params=params, headers=bearer(api))
@@ -466,7 +484,7 @@ def test_alerts_of_some_severities(api, params, expected):
     assert {a["severity"] for a in got} == expected
 
 
-@pytest.mark.parametrize("bad", ["urgent", "high,", "critical,info", ""])
+@pytest.mark.parametrize("bad", ["urgent", "high,", "critical,info", "", "Medium", "high, low", "hígh" * 500])
 def test_an_unknown_severity_is_422_naming_it(api, bad):
     assert_error(api.client.get("/api/investor/alerts", params={"severity": bad}, headers=bearer(api)), 422,
                  "severity", "critical, high, medium, low")
@@ -555,6 +573,109 @@ def test_collect_refuses_a_body_that_is_not_json(api):
     answer = api.client.post("/api/investor/metrics/collect", content=b"period_end=now",
                              headers={**bearer(api), "Content-Type": "application/json"})
     assert_error(answer, 422, "body")
+
+
+# --------------------------------------------------------------------------- bad parameters (issue 13: 10)
+@pytest.mark.parametrize(("path", "params", "name"), [
+    ("/api/investor/alerts", {"since": "9999-12-31T23:59:59-23:59"}, "since"),
+    ("/api/investor/metrics", {"period_end": "0001-01-01T00:00:00+23:59"}, "period_end"),
+    ("/api/investor/metrics", {"period_end": "0000-01-01T00:00:00Z"}, "period_end"),
+    ("/api/investor/metrics", {"period_end": "9999-12-31T23:00:00-05:00", "history": 3}, "period_end"),
+    ("/api/investor/metrics", {"period_end": "２０２６-11-22T09:00:00Z"}, "period_end"),
+    ("/api/investor/metrics", {"period_end": "\u0000\ud7ff\ufffd" * 50}, "period_end"),
+    ("/api/investor/alerts", {"since": "🙂" * 3000}, "since"),
+    ("/api/investor/metrics", {"history": "9" * 400}, "history"),
+    ("/api/investor/metrics", {"history": "1e3"}, "history"),
+    ("/api/investor/alerts", {"limit": str(2**64)}, "limit"),
+    ("/api/investor/alerts", {"limit": "-" + "9" * 50}, "limit"),
+    ("/api/investor/alerts", {"severity": "crítical"}, "severity"),
+    ("/api/investor/metrics", {"type": "ön_demand"}, "type"),
+])
+def test_bad_parameters_are_422_naming_them_never_500(api, path, params, name):
+    error = assert_error(api.client.get(path, params=params, headers=bearer(api)), 422, name)
+    assert len(error) < 1000, "the message does not echo a huge value"
+
+
+@pytest.mark.parametrize(("period_end", "words"), [
+    ("9999-12-31T23:59:59-23:59", ["period_end", "1970–9999"]),
+    ("0001-01-01T00:00:00+23:59", ["period_end", "1970–9999"]),
+    ("🙂" * 3000, ["period_end", "ISO 8601"]),
+])
+def test_collect_refuses_out_of_range_or_garbage_instants_with_422(api, period_end, words):
+    before = api.client.get("/api/v2/dags/investor_metrics/dagRuns?limit=1", headers=bearer(api)).json()
+    assert_error(api.client.post("/api/investor/metrics/collect", json={"period_end": period_end},
+                                 headers=bearer(api)), 422, *words)
+    after = api.client.get("/api/v2/dags/investor_metrics/dagRuns?limit=1", headers=bearer(api)).json()
+    assert after["total_entries"] == before["total_entries"]
+
+
+# --------------------------------------------------------------------------- "collect now" (issue 13: 3)
+def test_a_collect_now_report_is_found_by_its_own_period_end(api, store_elsewhere, fresh_database):
+    """A manual run without period_end (the page's button, the UI trigger): its period, decided
+    by the pipeline from a trigger time with microseconds, is stored and found again by the
+    snapshot's own ``period.end``; its alerts are found by the e-mail task's query."""
+    from include import pipeline
+
+    run_after = datetime(2026, 11, 26, 8, 15, 42, 987654, tzinfo=UTC)
+    context = {"dag_run": SimpleNamespace(run_type="manual", data_interval_end=run_after, run_after=run_after,
+                                          run_id="manual__collect"),
+               "params": {"period_end": None, "send_email": False}}
+    period = pipeline.run_period(context)
+    snapshot = make_snapshot(period.end, 11, "on_demand")
+    snapshot["period"] = period.as_dict()
+    fired = [_alert("uptime_below_target", "high", "system", period.end, "Uptime 98.7% is below 99.5%", 98.7, 99.5)]
+    conn = connect(fresh_database)
+    try:
+        apply_metrics_schema(conn)
+        store.publish(conn, snapshot, period_start=period.start, period_end=period.end, run_id="manual__collect")
+        alerts.upsert_alerts(conn, fired, run_id="manual__collect", period_end=period.end, series="on_demand")
+        assert [a["rule"] for a in alerts.alerts_for_period(conn, period.end, series="on_demand")] == [
+            "uptime_below_target"], "send_alert_notifications would find the alert"
+    finally:
+        conn.close()
+    store_elsewhere(db_env(fresh_database))
+    answer = api.client.get("/api/investor/metrics", params={"period_end": snapshot["period"]["end"]},
+                            headers=bearer(api))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["metrics"] == snapshot
+
+
+# --------------------------------------------------------------------------- CSRF (issue 13: 10)
+def _run_count(api) -> int:
+    return api.client.get("/api/v2/dags/investor_metrics/dagRuns?limit=1", headers=bearer(api)).json()["total_entries"]
+
+
+@pytest.mark.parametrize("headers", [
+    {"Content-Type": "application/x-www-form-urlencoded", "Origin": "https://evil.example"},
+    {"Content-Type": "application/x-www-form-urlencoded"},
+    {"Content-Type": "text/plain", "Sec-Fetch-Site": "cross-site"},
+    {"Content-Type": "application/json", "Origin": "https://evil.example"},
+    {"Content-Type": "application/json", "Origin": "http://testserver.evil.example"},
+    {"Content-Type": "application/json", "Origin": "null"},
+    {"Content-Type": "application/json", "Sec-Fetch-Site": "same-site"},
+    {"Content-Type": "application/json", "Origin": "http://testserver", "Sec-Fetch-Site": "cross-site"},
+])
+def test_a_cookie_authenticated_collect_must_be_same_origin_json(api, headers):
+    """What a page of another site can make a browser send with the session cookie is refused,
+    and no run is created."""
+    before = _run_count(api)
+    body = b"" if "json" not in headers["Content-Type"] else b"{}"
+    answer = api.client.post("/api/investor/metrics/collect", content=body,
+                             headers={"Cookie": f"_token={api.tokens['admin']}", **headers})
+    assert_error(answer, 403, "CSRF")
+    assert _run_count(api) == before
+
+
+def test_a_same_origin_json_collect_with_the_cookie_is_accepted(api):
+    answer = api.client.post("/api/investor/metrics/collect", json={"send_email": False},
+                             headers={"Cookie": f"_token={api.tokens['admin']}", "Origin": "http://testserver",
+                                      "Sec-Fetch-Site": "same-origin"})
+    assert answer.status_code == 202, answer.text
+    api.client.delete(f"/api/v2/dags/investor_metrics/dagRuns/{answer.json()['dag_run_id']}", headers=bearer(api))
+    # A bearer token is not exposed to CSRF: no content type needed.
+    answer = api.client.post("/api/investor/metrics/collect", headers={**bearer(api), "Origin": "https://elsewhere"})
+    assert answer.status_code == 202, answer.text
+    api.client.delete(f"/api/v2/dags/investor_metrics/dagRuns/{answer.json()['dag_run_id']}", headers=bearer(api))
 
 
 # --------------------------------------------------------------------------- the store unavailable
@@ -646,6 +767,36 @@ def test_the_openapi_document_is_served_and_valid(api):
         assert ref in doc["components"]["schemas"], ref
 
 
+def test_the_openapi_document_needs_read_access_to_the_dag(api):
+    assert_error(api.client.get("/api/investor/openapi.json", headers=bearer(api, "outsider")), 403, "read")
+    assert_error(api.client.get("/api/investor/openapi.json"), 401, "Not authenticated")
+
+
+def test_the_openapi_document_describes_each_parameter_exactly(api):
+    from include.period import INSTANT_PATTERN
+
+    doc = api.client.get("/api/investor/openapi.json", headers=bearer(api)).json()
+
+    def params(path, method="get"):
+        return {p["name"]: p["schema"] for p in doc["paths"][path][method].get("parameters", [])}
+
+    metrics, alerts_ = params("/metrics"), params("/alerts")
+    for schema in (metrics["period_end"], alerts_["since"]):
+        assert (schema["type"], schema["format"], schema["pattern"]) == ("string", "date-time", INSTANT_PATTERN)
+        assert "anyOf" not in schema
+    assert metrics["type"]["enum"] == ["weekly", "on_demand"]
+    assert (metrics["history"]["type"], metrics["history"]["minimum"], metrics["history"]["maximum"]) == (
+        "integer", 1, 520)
+    assert (alerts_["limit"]["minimum"], alerts_["limit"]["maximum"]) == (1, 1000)
+    assert alerts_["severity"]["type"] == "array"
+    assert alerts_["severity"]["items"]["pattern"] == "^(?:critical|high|medium|low)(?:,(?:critical|high|medium|low))*$"
+    body = doc["components"]["schemas"]["CollectRequest"]
+    assert body["additionalProperties"] is False
+    instant = next(s for s in body["properties"]["period_end"]["anyOf"] if s.get("type") == "string")
+    assert (instant["format"], instant["pattern"]) == ("date-time", INSTANT_PATTERN)
+    assert body["properties"]["send_email"]["type"] == "boolean"
+
+
 def test_the_plugin_is_registered_with_airflow(api):
     plugins = api.client.get("/api/v2/plugins", headers=bearer(api)).json()["plugins"]
     plugin = next(p for p in plugins if p["name"] == "investor_metrics")
@@ -671,8 +822,11 @@ def test_the_page_is_served_to_a_user_with_a_strict_policy(api):
 def test_parse_instant():
     assert investor_queries.parse_instant(None, "since") is None
     assert investor_queries.parse_instant("2026-11-22T10:00:00+01:00", "since") == LATEST_END
-    assert investor_queries.parse_instant(" 2026-11-22T09:00:00z ", "since") == LATEST_END
-    for bad, words in [("2026-11-22T09:00:00", "no UTC offset"), ("soon", "not an ISO 8601")]:
+    assert investor_queries.parse_instant("2026-11-22T09:00:00.000000Z", "since") == LATEST_END
+    for bad, words in [("2026-11-22T09:00:00", "no UTC offset"), ("soon", "not an ISO 8601"),
+                       (" 2026-11-22T09:00:00Z", "not an ISO 8601"), ("2026-11-22T09:00:00z", "not an ISO 8601"),
+                       ("9999-12-31T23:59:59-23:59", "outside the years 1970–9999"),
+                       ("0001-01-01T00:00:00+23:59", "outside the years 1970–9999")]:
         with pytest.raises(investor_queries.ParameterError, match=words) as caught:
             investor_queries.parse_instant(bad, "since")
         assert caught.value.parameter == "since" and str(caught.value).startswith("since ")
@@ -680,9 +834,10 @@ def test_parse_instant():
 
 def test_parse_severities():
     assert investor_queries.parse_severities(None) is None
-    assert investor_queries.parse_severities(["high, critical", "HIGH", "low"]) == ("high", "critical", "low")
-    with pytest.raises(investor_queries.ParameterError, match="got 'info'"):
-        investor_queries.parse_severities(["high,info"])
+    assert investor_queries.parse_severities(["high,critical", "high", "low"]) == ("high", "critical", "low")
+    for bad, shown in [("high,info", "'info'"), ("high, critical", "' critical'"), ("HIGH", "'HIGH'")]:
+        with pytest.raises(investor_queries.ParameterError, match=f"got {shown}"):
+            investor_queries.parse_severities([bad])
 
 
 def test_collect_conf():
