@@ -51,6 +51,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from include import config, pipeline
 from include.period import INSTANT_PATTERN
+from include.retry_rules import BAD_INPUT_FAILS_AT_ONCE
 
 OWNER = os.getenv("INVESTOR_METRICS_OWNER", "data-engineering")
 TIMEZONE = config.investor_timezone()
@@ -69,6 +70,9 @@ TIMEZONE = config.investor_timezone()
         "retries": 3,
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": True,
+        # a malformed setting, bad data or an unreportable money figure fails at once; a lost
+        # connection or an SMTP error retries (include/retry_rules.py)
+        "retry_policy": BAD_INPUT_FAILS_AT_ONCE,
     },
     params={
         "period_end": Param(

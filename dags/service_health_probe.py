@@ -31,6 +31,7 @@ from airflow.sdk import dag, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from include import probes
+from include.retry_rules import BAD_INPUT_FAILS_AT_ONCE
 
 OWNER = os.getenv("INVESTOR_METRICS_OWNER", "data-engineering")
 
@@ -48,6 +49,7 @@ OWNER = os.getenv("INVESTOR_METRICS_OWNER", "data-engineering")
         "retries": 2,
         "retry_delay": timedelta(seconds=20),
         "execution_timeout": timedelta(minutes=2),
+        "retry_policy": BAD_INPUT_FAILS_AT_ONCE,  # a malformed setting fails at once
     },
 )
 def service_health_probe():

@@ -89,11 +89,31 @@ def _configured_services() -> list[str] | None:
     return list(probes.load_services()) or None
 
 
+BUSINESS_TABLES = ("customers", "subscriptions", "leads", "nps_responses", "usage_events")
+
+
+def _require_source_schema(period: Period, tables) -> None:
+    """Before an extract reads the source: the tables it reads exist with the columns and types of
+    SPEC section 3 (two catalog queries). A mismatch is bad input, not an outage: the task fails at
+    once (no retry) with the validation's message naming table, column and types."""
+    from include import validate
+    from include.db import postgres_hook
+
+    url = postgres_hook(config.CHATTERFIX_CONN_ID).sqlalchemy_url
+    try:
+        validate.require_source_schema(url, tables, period)
+    except validate.DataValidationError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from exc
+
+
 def extract_business_data(context) -> str:
     from include import extract
 
     period = run_period(context)
     log.info("period %s → %s (%s, %.0f h)", period.start, period.end, period.type, period.hours)
+    _require_source_schema(period, BUSINESS_TABLES)
     conn = _source_conn()
     try:
         frames = extract.extract_business_data(conn, period)
@@ -109,6 +129,7 @@ def extract_ai_metrics(context) -> str:
     from include import extract
 
     period = run_period(context)
+    _require_source_schema(period, ("ai_requests",))
     conn = _source_conn()
     try:
         frame = extract.extract_ai_metrics(conn, period)

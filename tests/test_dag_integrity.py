@@ -71,3 +71,34 @@ def test_dag_files_do_no_heavy_imports_at_parse_time():
     for path in (PROJECT_ROOT / "dags").glob("*.py"):
         out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
         assert out.stdout.strip() == "", f"{path.name} imports {out.stdout.strip()} at parse time"
+
+
+def test_bad_input_fails_at_once_and_outages_retry(dagbag):
+    """Every task carries the retry policy: bad input (a setting, a broken rule, an unreportable
+    money figure, also as the cause of another exception) fails at once; a lost connection or an
+    SMTP error keeps the ordinary retries."""
+    import psycopg2
+    from airflow.sdk.definitions.retry_policy import RetryAction
+
+    from include.config import ConfigError
+    from include.metrics import MoneyRangeError
+    from include.notify import EmailDeliveryError
+    from include.validate import DataValidationError
+
+    for dag_id, dag in dagbag.dags.items():
+        for task in dag.tasks:
+            assert task.retry_policy is not None, f"{dag_id}.{task.task_id} has no retry policy"
+    policy = dagbag.dags["investor_metrics"].get_task("compute_metrics").retry_policy
+
+    def action(exc):
+        return policy.evaluate(exc, try_number=1, max_tries=4).action
+
+    wrapped = RuntimeError("while staging")
+    wrapped.__cause__ = ConfigError("INVESTOR_TIMEZONE is bad")
+    assert action(ConfigError("SMTP_PORT must be an integer")) is RetryAction.FAIL
+    assert action(DataValidationError("rule broken", [])) is RetryAction.FAIL
+    assert action(MoneyRangeError("too large")) is RetryAction.FAIL
+    assert action(wrapped) is RetryAction.FAIL
+    assert action(psycopg2.OperationalError("server closed the connection")) is RetryAction.DEFAULT
+    assert action(EmailDeliveryError("450 try later")) is RetryAction.DEFAULT
+    assert action(ConnectionResetError()) is RetryAction.DEFAULT

@@ -131,3 +131,37 @@ def test_the_docs_table_quotes_every_class():
     section = re.search(r"^## Bad input\n(.*?)(?=^## |\Z)", text, re.S | re.M).group(1)
     for _what, _sql, excerpt in ROW_CLASSES + SCHEMA_CLASSES:
         assert excerpt in section, excerpt
+
+
+@pytest.mark.parametrize(("task", "sql", "excerpt"), [
+    ("extract_business_data", "DROP TABLE leads", "leads: table does not exist"),
+    ("extract_ai_metrics", "ALTER TABLE ai_requests DROP COLUMN feedback",
+     "ai_requests.feedback: column does not exist (expected text)"),
+])
+def test_an_extract_refuses_a_source_off_the_contract_at_once(fresh_database, tmp_path, monkeypatch,
+                                                               task, sql, excerpt):
+    """The extracts read the source before validate_data does: a missing table or column fails
+    them at once (AirflowFailException: no retry) with the validation's message, not PostgreSQL's
+    own error after 3 retries; nothing is staged."""
+    import os
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include import pipeline
+    from tests.faults.test_publish_faults import END, make_context
+
+    _load_clean_dataset(fresh_database)
+    _execute(fresh_database, sql)
+    for key, value in {"DB_HOST": fresh_database.host, "DB_PORT": str(fresh_database.port),
+                       "DB_NAME": fresh_database.dbname, "DB_USER": fresh_database.user or "",
+                       "INVESTOR_STAGING_DIR": str(tmp_path / "staging"), "INVESTOR_TIMEZONE": "UTC"}.items():
+        monkeypatch.setenv(key, value)
+    for key in [k for k in os.environ if k.startswith("AIRFLOW_CONN_")]:
+        monkeypatch.delenv(key)
+    assert END == PERIOD.end
+
+    with pytest.raises(AirflowFailException) as raised:
+        getattr(pipeline, task)(make_context("scheduled__bad_schema"))
+
+    assert excerpt in str(raised.value)
+    assert not list((tmp_path / "staging").rglob("*.parquet"))
