@@ -28,10 +28,11 @@ import pytest
 
 from include import email_report, notify, smtp_sink
 from include.db import apply_metrics_schema, connect
-from include.email_report import KIND_ALERT, KIND_DELIVERY_REPORT, KIND_WEEKLY_SUMMARY, build_alert_message
+from include.email_report import KIND_ALERT, KIND_WEEKLY_SUMMARY, build_alert_message
 from tests.conftest import PROJECT_ROOT, free_port
 from tests.test_email import PERIOD_END, RECIPIENTS, SAMPLE_SNAPSHOT, SENDER, make_alert
 
+KIND_DELIVERY_REPORT = "delivery_report"
 DATA_TEAM = "data-team@chatterfix.example"
 ANN, BOB, CY = RECIPIENTS
 LEASE_SECONDS = 2
