@@ -388,7 +388,7 @@ def test_a_rerun_keeps_an_emailed_alert_as_superseded(metrics_db):
                                                              period_end=END)}
         alerts.mark_notified(conn, [first["uptime_below_target"]["id"]])
         with conn.cursor() as cur:
-            cur.execute("INSERT INTO investor_metrics.send_log (kind, send_key, status) VALUES ('alert', %s, 'sent')",
+            cur.execute("INSERT INTO investor_metrics.send_log (kind, send_key, recipient, status) VALUES ('alert', %s, 'ann@investors.example', 'sent')",
                         (first["ai_accuracy_below_target"]["id"],))
         conn.commit()
         assert alerts.upsert_alerts(conn, [], run_id="r2", period_end=END) == []

@@ -101,8 +101,10 @@ def test_backfill_manual_and_reprocess_through_the_scheduler(stack):
              for p in sorted(stack["outbox"].glob("*.eml"))]
     summaries = [m for m in mails if m["Subject"].startswith("ChatterFix investor metrics")]
     latest_day = datetime.fromisoformat(latest_end.replace("Z", "+00:00")).strftime("%-d %b %Y")
-    assert len(summaries) == 1 and latest_day in summaries[0]["Subject"], [m["Subject"] for m in mails]
-    assert sorted(summaries[0]["X-Envelope-To"].split(", ")) == sorted(DEMO_RECIPIENTS.split(","))
+    # one copy per recipient, each addressed to that recipient alone
+    assert all(latest_day in m["Subject"] for m in summaries), [m["Subject"] for m in mails]
+    assert sorted(m["X-Envelope-To"] for m in summaries) == sorted(DEMO_RECIPIENTS.split(","))
+    assert all([a.addr_spec for a in m["To"].addresses] == [m["X-Envelope-To"]] for m in summaries)
     html = summaries[0].get_body(("html",)).get_content()
     assert summaries[0].get_body(("plain",)) is not None
     images = [p for p in summaries[0].walk() if p.get_content_type() == "image/png"]

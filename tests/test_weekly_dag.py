@@ -254,7 +254,7 @@ def test_smtp_down_fails_the_send_and_the_retry_delivers_exactly_one(dag_env, mo
     assert str(states["send_weekly_summary"]) in ("failed", "TaskInstanceState.FAILED"), states
     assert _q_send_log_sent(dag_env) == 0  # nothing marked sent that was not sent
     # the snapshot itself was published: only the e-mail failed
-    assert (dag_env / "archive" / "on_demand" / PERIOD_FILE).exists()
+    assert (dag_env / "archive" / PERIOD_FILE).exists()
 
     sink = smtp_sink.start(dag_env / "outbox2", port=down_port)
     try:

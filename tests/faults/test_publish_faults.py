@@ -430,7 +430,7 @@ def test_a_rerun_that_no_longer_raises_an_emailed_alert_keeps_it_superseded(env)
     try:
         alerts.mark_notified(conn, [by_rule["uptime_below_target"]["id"]])  # e-mailed, flag set
         with conn.cursor() as cur:  # e-mailed, the send log says so (the flag not yet set)
-            cur.execute("INSERT INTO investor_metrics.send_log (kind, send_key, status) VALUES ('alert', %s, 'sent')",
+            cur.execute("INSERT INTO investor_metrics.send_log (kind, send_key, recipient, status) VALUES ('alert', %s, 'ann@investors.example', 'sent')",
                         (by_rule["ai_accuracy_below_target"]["id"],))
         conn.commit()
     finally:
