@@ -166,14 +166,8 @@ def snapshot_row(conn, period_end: datetime, *, series: str = "weekly") -> dict 
 
 def snapshot_for(conn, period_end: datetime, *, series: str = "weekly") -> dict | None:
     """The stored snapshot of the period ending ``period_end`` in ``series`` (default the weeks)."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT snapshot FROM investor_metrics.snapshots "
-            "WHERE series = %(series)s AND period_end = %(period_end)s",
-            {"series": _checked_series(series), "period_end": period_end},
-        )
-        row = cur.fetchone()
-    return row[0] if row else None
+    row = snapshot_row(conn, period_end, series=series)
+    return row["snapshot"] if row else None
 
 
 def history(conn, limit: int, *, before: datetime | None = None, until: datetime | None = None,

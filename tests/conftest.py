@@ -131,3 +131,22 @@ def fresh_database(pg_server: PostgresSettings):
     """A fresh database for one test (for tests that load their own hand-made rows)."""
     with temporary_database(pg_server) as settings:
         yield settings
+
+
+@pytest.fixture()
+def metrics_db(fresh_database):
+    """A fresh database holding the metrics store's schema (``investor_metrics``)."""
+    from include.db import apply_metrics_schema
+
+    conn = connect(fresh_database)
+    apply_metrics_schema(conn)
+    conn.close()
+    return fresh_database
+
+
+@pytest.fixture()
+def metrics_conn(metrics_db):
+    """A psycopg2 connection to ``metrics_db``."""
+    conn = connect(metrics_db)
+    yield conn
+    conn.close()

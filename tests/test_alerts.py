@@ -19,7 +19,7 @@ import pytest
 
 from include import alerts, archive, extract, generator, metrics, store
 from include.config import ConfigError
-from include.db import apply_metrics_schema, connect
+from include.db import connect
 from include.period import calendar_offset, iso_utc, weekly_period
 
 END = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)
@@ -300,14 +300,6 @@ def test_importing_the_module_reads_no_variable(monkeypatch):
 
 
 # --------------------------------------------------------------------------- the store
-@pytest.fixture()
-def metrics_db(fresh_database):
-    conn = connect(fresh_database)
-    apply_metrics_schema(conn)
-    conn.close()
-    return fresh_database
-
-
 def period_alerts(end: datetime, **values) -> list[dict]:
     snap = with_values(healthy_snapshot(iso_utc(end)), **values)
     return alerts.evaluate(snap, thresholds={}, previous_churned=QUIET_HISTORY)

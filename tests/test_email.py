@@ -21,7 +21,7 @@ import pytest
 
 from include import email_report, notify, smtp_sink
 from include.config import ConfigError
-from include.db import apply_metrics_schema, connect
+from include.db import connect
 from include.email_report import (
     BAD,
     GOOD,
@@ -170,21 +170,6 @@ def sink_env(port: int, **extra) -> dict:
 def no_airflow_smtp_connection(monkeypatch):
     """Tests choose their SMTP settings; a developer's AIRFLOW_CONN_SMTP_DEFAULT must not leak in."""
     monkeypatch.delenv("AIRFLOW_CONN_SMTP_DEFAULT", raising=False)
-
-
-@pytest.fixture()
-def metrics_db(fresh_database):
-    conn = connect(fresh_database)
-    apply_metrics_schema(conn)
-    conn.close()
-    return fresh_database
-
-
-@pytest.fixture()
-def metrics_conn(metrics_db):
-    conn = connect(metrics_db)
-    yield conn
-    conn.close()
 
 
 def psycopg3_connect(settings, **kwargs):

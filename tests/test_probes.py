@@ -23,7 +23,7 @@ import pytest
 
 from include import alerts, probes, smtp_sink
 from include.config import ConfigError
-from include.db import apply_metrics_schema, connect
+from include.db import connect
 from include.period import weekly_period
 from tests.conftest import PROJECT_ROOT, free_port
 
@@ -112,14 +112,6 @@ def service():
 
 
 # --------------------------------------------------------------------------- database, SMTP sink
-@pytest.fixture()
-def metrics_db(fresh_database):
-    conn = connect(fresh_database)
-    apply_metrics_schema(conn)
-    conn.close()
-    return fresh_database
-
-
 def psycopg3_connect(settings):
     import psycopg
 

@@ -27,7 +27,7 @@ from types import SimpleNamespace
 import pytest
 
 from include import email_report, notify, smtp_sink
-from include.db import apply_metrics_schema, connect
+from include.db import connect
 from include.email_report import KIND_ALERT, KIND_WEEKLY_SUMMARY, build_alert_message
 from tests.conftest import PROJECT_ROOT, free_port
 from tests.test_email import PERIOD_END, RECIPIENTS, SAMPLE_SNAPSHOT, SENDER, make_alert
@@ -112,21 +112,6 @@ class Server:
 
     def reports(self) -> list:
         return [m for m in self.messages() if str(m["X-ChatterFix-Send-Key"]).startswith(KIND_DELIVERY_REPORT + ":")]
-
-
-@pytest.fixture()
-def metrics_db(fresh_database):
-    conn = connect(fresh_database)
-    apply_metrics_schema(conn)
-    conn.close()
-    return fresh_database
-
-
-@pytest.fixture()
-def metrics_conn(metrics_db):
-    conn = connect(metrics_db)
-    yield conn
-    conn.close()
 
 
 @pytest.fixture()
