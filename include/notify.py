@@ -734,7 +734,7 @@ def send_alert_notifications(metrics_conn, alerts: Iterable[Mapping], *, run_id:
         try:
             if send_once(metrics_conn, kind=KIND_ALERT, key=alert_id, message=message, run_id=run_id,
                          smtp_conn=smtp_conn, period_end=by_id[alert_id].get("period_end"),
-                         on_complete=_notified(alert_id) if mark_notified else None):
+                         on_complete=marks_notified(alert_id) if mark_notified else None):
                 sent.append(alert_id)
         except EmailDeliveryError as exc:
             failures.append(exc)
@@ -745,7 +745,9 @@ def send_alert_notifications(metrics_conn, alerts: Iterable[Mapping], *, run_id:
     return sent
 
 
-def _notified(alert_id: str):
+def marks_notified(alert_id: str):
+    """An ``on_complete`` for ``send_once``: mark the alert ``notified`` in the delivery's transaction."""
+
     def mark(conn):
         from include import alerts
 

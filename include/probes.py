@@ -515,11 +515,11 @@ def send_incident_emails(conn, service: str, *, run_id: str | None, recipients: 
         alert = alerts.alert_record(row)
         if row["opening_owed"]:
             message = incident_message(alert, recipients=recipients, sender=sender, tz=tz, airflow_url=airflow_url)
-            if notify.send_once(conn, kind=KIND_ALERT, key=alert["id"], message=message,
-                                run_id=run_id, smtp_conn=smtp_conn):
+            # notified in the transaction that records the last delivery (or, sent by an earlier
+            # attempt, as soon as the send log says so): never e-mailed but not notified
+            if notify.send_once(conn, kind=KIND_ALERT, key=alert["id"], message=message, run_id=run_id,
+                                smtp_conn=smtp_conn, on_complete=notify.marks_notified(alert["id"])):
                 sent.append({"kind": KIND_ALERT, "id": alert["id"]})
-            # Sent now or by an earlier attempt (the send log says so): either way it went out.
-            alerts.mark_notified(conn, [alert["id"]])
         if row["resolution_owed"]:
             message = resolution_message(alert, recipients=recipients, sender=sender, tz=tz, airflow_url=airflow_url)
             if notify.send_once(conn, kind=KIND_INCIDENT_RESOLVED, key=alert["id"], message=message,
