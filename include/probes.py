@@ -110,7 +110,7 @@ def parse_services_variable(raw) -> dict[str, str]:
             raise ConfigError(f"{where}: service name {name!r} may only hold letters, digits, _ . -")
         if not isinstance(url, str) or not url.strip():
             raise ConfigError(f"{where}: service {name!r} needs a URL (a non-empty string)")
-        services[str(name)] = url.strip()
+        services[str(name)] = config.check_service_url(url.strip(), f"{where}: service {name!r}")
     return services
 
 

@@ -220,11 +220,15 @@ def test_services_come_from_the_variable_first_then_the_environment():
     ('{"bad name": "http://x/"}', "service name 'bad name'"),
     ('{"api": ""}', "needs a URL"),
     ('{"api": 5}', "needs a URL"),
+    ('{"api": "notaurl"}', "'notaurl' is not a URL such as https://host/health"),
+    ('{"db": "tcp://db.example"}', "needs a port (tcp://host:port)"),
+    ('{"api": "ftp://user:s3cret@api.example/"}', "the URL is not a URL"),
 ])
 def test_a_malformed_variable_is_a_clear_error(variable, words):
     with pytest.raises(ConfigError, match="health_check_services") as err:
         probes.load_services(env={}, get_variable=lambda _k: variable)
     assert words in str(err.value)
+    assert "s3cret" not in str(err.value)
 
 
 def test_a_malformed_environment_is_a_clear_error():
