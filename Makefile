@@ -18,22 +18,22 @@ $(BIN)/.synced: requirements.lock
 venv: $(BIN)/.synced  ## create .venv and install the locked dependencies
 
 demo: venv  ## run it: embedded PostgreSQL, demo data, SMTP sink, Airflow (UI on :8080)
-	$(BIN)/python -m include.devstack up
+	$(BIN)/python -m dev.stack.devstack up
 
 stop: venv  ## stop everything `make demo` started
-	$(BIN)/python -m include.devstack down
+	$(BIN)/python -m dev.stack.devstack down
 
 status: venv  ## what the demo stack is running
-	$(BIN)/python -m include.devstack status
+	$(BIN)/python -m dev.stack.devstack status
 
 lint: venv  ## ruff (with the Airflow 3 AIR rules)
-	$(BIN)/ruff check dags plugins include tests docker
+	$(BIN)/ruff check dags plugins include dev tests docker
 
 test: venv lint  ## run the test suite against a real PostgreSQL
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: venv  ## benchmark on the bench-scale data set (prints its figures)
-	$(BIN)/python -m include.bench $(BENCH_ARGS)
+	$(BIN)/python -m dev.bench $(BENCH_ARGS)
 
 lock:  ## re-resolve requirements.txt into requirements.lock
 	$(BIN)/uv pip compile requirements.txt --python-version 3.11 --no-header -o requirements.lock

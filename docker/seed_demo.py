@@ -1,7 +1,7 @@
 """Load the ChatterFix demo data set, once (the ``airflow-init`` service of ``docker-compose.yaml``).
 
 - Source (the seed's ``DB_*`` variables; by default the ``chatterfix_cmms`` database of the compose
-  PostgreSQL): the synthetic data set of ``include/generator.py`` at ``DEMO_SCALE`` (``demo``), two
+  PostgreSQL): the synthetic data set of ``dev/demo_data/generator.py`` at ``DEMO_SCALE`` (``demo``), two
   years up to now (floored to the UTC hour), unless a data set is already recorded there. A restart
   of the stack therefore never reloads nor moves the data; ``docker compose down -v`` starts over.
   The generator refuses to overwrite tables holding rows it did not write (a real database).
@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from include import generator  # noqa: E402
+from dev.demo_data import generator  # noqa: E402
 from include.config import ConfigError, PostgresSettings, postgres_settings_from_env  # noqa: E402
 from include.db import apply_metrics_schema, connect  # noqa: E402
 

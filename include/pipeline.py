@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 from include import config
 from include.period import Period, calendar_offset, period_for_run, to_utc
+from include.task_context import airflow_run_url
 
 log = logging.getLogger(__name__)
 
@@ -406,16 +407,6 @@ def email_decision(context) -> str | None:
     if run_type != "scheduled" and not (context.get("params") or {}).get("send_email"):
         return "on-demand run with send_email=false"
     return None
-
-
-def airflow_run_url(context) -> str | None:
-    base = os.getenv("AIRFLOW__API__BASE_URL", "").rstrip("/")
-    if not base:
-        return None
-    from urllib.parse import quote
-
-    dag_run = context["dag_run"]
-    return f"{base}/dags/{dag_run.dag_id}/runs/{quote(dag_run.run_id, safe='')}"
 
 
 def _skip(reason: str):

@@ -613,7 +613,7 @@ def run_incident_handling(context, probed: Mapping) -> dict:
         log.info("nothing was probed this round: no incident to look at")
         return {"checked_at": probed.get("checked_at"), "opened": [], "resolved": [], "emails": [],
                 "alert_history": None}
-    from include import pipeline
+    from include.task_context import airflow_run_url
 
     checked_at = _instant(probed["checked_at"])
     # A retry may follow an attempt that changed the store but died before publishing the history.
@@ -622,7 +622,7 @@ def run_incident_handling(context, probed: Mapping) -> dict:
     try:
         summary = handle_incidents(conn, services, checked_at, run_id=context["dag_run"].run_id,
                                    republish=retry, tz=config.investor_timezone(),
-                                   airflow_url=pipeline.airflow_run_url(context))
+                                   airflow_url=airflow_run_url(context))
     finally:
         conn.close()
     log.info("incidents of round %s: opened %s, resolved %s, e-mails sent %s", summary["checked_at"],

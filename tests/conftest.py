@@ -2,7 +2,7 @@
 
 Which server: ``INVESTOR_TEST_PG`` (a libpq DSN or URL of a server, e.g.
 ``postgresql://postgres@127.0.0.1:5432/postgres``) when set; else 127.0.0.1:5432 if it answers;
-else the embedded PostgreSQL (``include/embedded_pg.py``) on its own port. Each test session
+else the embedded PostgreSQL (``dev/stack/embedded_pg.py``) on its own port. Each test session
 creates a fresh database and drops it at the end.
 """
 
@@ -35,10 +35,10 @@ os.environ["GX_ANALYTICS_ENABLED"] = "false"
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")] if p)
 atexit.register(shutil.rmtree, _AIRFLOW_HOME, True)
 
-from include import embedded_pg  # noqa: E402
+from dev.stack import embedded_pg  # noqa: E402
+from dev.stack.devstack import free_port  # noqa: E402, F401 - the tests import it from here
 from include.config import PostgresSettings  # noqa: E402
 from include.db import connect  # noqa: E402
-from include.devstack import free_port  # noqa: E402, F401 - the tests import it from here
 
 
 def _server_settings() -> tuple[PostgresSettings, str]:
@@ -91,7 +91,7 @@ def temporary_database(server: PostgresSettings, prefix: str = "cfx_t"):
 
 @contextlib.contextmanager
 def demo_stack(server: PostgresSettings, root: Path, prefix: str, prepare=None):
-    """The run command's stack (``python -m include.devstack up``, ``DEMO_SKIP_PIPELINE=1``) on two
+    """The run command's stack (``python -m dev.stack.devstack up``, ``DEMO_SKIP_PIPELINE=1``) on two
     fresh databases of ``server`` — source data and metrics store; Airflow's metadata — with its
     state, archive and staging under ``root``. ``prepare(settings)`` loads the source data first.
     Yields ``(env, settings, client, admin password)``; the stack is taken down and both databases
@@ -99,14 +99,14 @@ def demo_stack(server: PostgresSettings, root: Path, prefix: str, prepare=None):
     import json
     import subprocess
 
-    from include.airflow_api import AirflowClient
-    from include.devstack import isolated_env
+    from dev.stack.airflow_api import AirflowClient
+    from dev.stack.devstack import isolated_env
 
     with temporary_database(server, prefix) as settings, temporary_database(server, f"{prefix}_af") as airflow_db:
         if prepare is not None:
             prepare(settings)
         env = isolated_env(settings, root, airflow_db.dbname)
-        up = subprocess.run([sys.executable, "-m", "include.devstack", "up"], env=env, cwd=PROJECT_ROOT,
+        up = subprocess.run([sys.executable, "-m", "dev.stack.devstack", "up"], env=env, cwd=PROJECT_ROOT,
                             capture_output=True, text=True, timeout=600)
         try:
             assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
@@ -115,7 +115,7 @@ def demo_stack(server: PostgresSettings, root: Path, prefix: str, prepare=None):
             client.wait_for_dag("investor_metrics")
             yield env, settings, client, password
         finally:
-            subprocess.run([sys.executable, "-m", "include.devstack", "down"], env=env, cwd=PROJECT_ROOT,
+            subprocess.run([sys.executable, "-m", "dev.stack.devstack", "down"], env=env, cwd=PROJECT_ROOT,
                            capture_output=True, timeout=300)
 
 

@@ -17,7 +17,8 @@ from datetime import datetime, timedelta, timezone
 import pendulum
 import pytest
 
-from include import alerts, archive, extract, generator, metrics, store
+from dev.demo_data import generator
+from include import alerts, archive, extract, metrics, store
 from include.config import ConfigError
 from include.db import connect
 from include.period import calendar_offset, iso_utc, weekly_period

@@ -221,8 +221,9 @@ def _wait_http_ok(url: str, processes: Processes, timeout: float) -> None:
 
 @pytest.fixture(scope="module")
 def celery_stack(pg_server, tmp_path_factory):
-    from include import generator, smtp_sink
-    from include.airflow_api import AirflowClient
+    from dev.demo_data import generator
+    from dev.stack import smtp_sink
+    from dev.stack.airflow_api import AirflowClient
     from include.config import PostgresSettings
     from include.db import connect
 

@@ -153,6 +153,7 @@ def test_the_services_of_the_official_celery_stack_plus_mailpit(stock):
         assert service["image"] == stock["services"]["airflow-worker"]["image"]
         assert Path(service["build"]["context"]) == PROJECT_ROOT
         assert service["build"]["dockerfile"] == "Dockerfile"
+        assert service["build"]["target"] == "demo"  # runtime + dev/ and docker/ (the seeding)
     commands = {name: stock["services"][name].get("command") for name in AIRFLOW_SERVICES}
     assert commands["airflow-apiserver"] == ["api-server"]
     assert commands["airflow-scheduler"] == ["scheduler"]
@@ -267,7 +268,7 @@ def test_the_init_service_migrates_creates_the_user_and_loads_the_demo_data(stoc
 def test_project_folders_are_mounted_and_the_archive_is_a_bind_mount(stock):
     for name in AIRFLOW_SERVICES:
         mounts = _mounts(stock, name)
-        for folder in ("dags", "plugins", "include"):
+        for folder in ("dags", "plugins", "include", "dev"):
             assert mounts[f"/opt/airflow/{folder}"]["type"] == "bind"
             assert Path(mounts[f"/opt/airflow/{folder}"]["source"]) == PROJECT_ROOT / folder
         archive = _env(stock, name)["INVESTOR_ARCHIVE_DIR"]
@@ -321,7 +322,7 @@ def test_the_seed_variables_reach_the_worker(custom):
 
 def test_the_image_recipe_agrees_with_the_lock():
     dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
-    base = re.search(r"^FROM\s+apache/airflow:(\S+)-python(\d+\.\d+)\s*$", dockerfile, re.M)
+    base = re.search(r"^FROM\s+apache/airflow:(\S+)-python(\d+\.\d+)(?:\s+AS\s+\S+)?\s*$", dockerfile, re.M | re.I)
     assert base, "the image must build FROM the official apache/airflow image"
     lock = (PROJECT_ROOT / "requirements.lock").read_text()
     assert f"\napache-airflow=={base.group(1)}\n" in f"\n{lock}"
@@ -332,7 +333,63 @@ def test_the_image_recipe_agrees_with_the_lock():
     # a whitelist: nothing enters the build context (.env, .venv, .local, the archive) unless named
     assert rules[0] == "*"
     assert sorted(r for r in rules if r.startswith("!")) == sorted(
-        ["!requirements.lock", "!dags/", "!plugins/", "!include/", "!docker/"])
+        ["!requirements.lock", "!dags/", "!plugins/", "!include/", "!dev/", "!docker/"])
+
+
+def dockerfile_stages(text: str) -> list[dict]:
+    """The stages of a Dockerfile, in order: ``{"name", "base", "copies"}``, ``copies`` the source
+    paths of each COPY/ADD (options such as ``--chown`` left out; ``--from`` sources named
+    ``<stage>:<path>``). Comments are dropped and ``\\`` continuations joined."""
+    logical, current = [], ""
+    for raw in text.splitlines():
+        if raw.lstrip().startswith("#") and not current:
+            continue
+        line = raw.rstrip()
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+            continue
+        current += line
+        if current.strip():
+            logical.append(current.strip())
+        current = ""
+    stages: list[dict] = []
+    for line in logical:
+        instruction, _, rest = line.partition(" ")
+        words = rest.split()
+        if instruction.upper() == "FROM":
+            name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
+            stages.append({"name": name, "base": words[0], "copies": []})
+        elif instruction.upper() in ("COPY", "ADD"):
+            assert stages, f"{instruction} before any FROM"
+            origin = next((w.partition("=")[2] for w in words if w.startswith("--from=")), None)
+            paths = [w for w in words if not w.startswith("--")][:-1]  # the last one is the destination
+            stages[-1]["copies"].extend(f"{origin}:{p}" if origin else p for p in paths)
+    return stages
+
+
+def test_dockerfile_stages_reads_copies_of_each_stage():
+    stages = dockerfile_stages("# c\nFROM base:1 AS one\nCOPY --chown=a:0 a/ b.txt /dst/\nRUN x \\\n"
+                               "  && y\nFROM one AS two\nADD c/ /c/\nCOPY --from=one /x /y\n")
+    assert stages == [{"name": "one", "base": "base:1", "copies": ["a/", "b.txt"]},
+                      {"name": "two", "base": "one", "copies": ["c/", "one:/x"]}]
+
+
+def test_the_runtime_target_carries_no_demo_benchmark_or_test_code():
+    """The production image (``--target runtime``) copies only what runs in production: dags/,
+    plugins/, include/ and the lock; the demo target (compose's, the last stage) builds on it and
+    adds dev/ and docker/."""
+    stages = {s["name"]: s for s in dockerfile_stages((PROJECT_ROOT / "Dockerfile").read_text())}
+    assert "runtime" in stages and "demo" in stages, sorted(map(str, stages))
+    runtime = stages["runtime"]
+    assert runtime["base"].startswith("apache/airflow:")  # not built on another stage of the file
+    copied = [c.rstrip("/") for c in runtime["copies"]]
+    assert not [c for c in copied if c.split("/")[0] in ("dev", "docker", "tests", ".", "*")], copied
+    assert sorted(copied) == ["dags", "include", "plugins", "requirements.lock"]
+    demo = stages["demo"]
+    assert demo["base"] == "runtime"
+    assert {c.rstrip("/") for c in demo["copies"]} == {"dev", "docker"}
+    # `docker build .` without --target builds the last stage: the one compose uses
+    assert dockerfile_stages((PROJECT_ROOT / "Dockerfile").read_text())[-1]["name"] == "demo"
 
 
 def test_init_env_prepares_a_dot_env_that_compose_accepts(tmp_path):

@@ -1,6 +1,6 @@
 """The README's run command, as a newcomer runs it: no DB_HOST, so an embedded PostgreSQL.
 
-Runs `python -m include.devstack up` in an isolated state folder and on ports of its own, checks
+Runs `python -m dev.stack.devstack up` in an isolated state folder and on ports of its own, checks
 that Airflow answers, that the demo data is there, and that `down` leaves no process behind.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from include import embedded_pg
+from dev.stack import embedded_pg
 from tests.conftest import PROJECT_ROOT, free_port
 
 pytestmark = pytest.mark.stack
@@ -52,13 +52,13 @@ def stack_env(tmp_path):
     )
     yield env
     # Whatever happened, take it down.
-    subprocess.run([sys.executable, "-m", "include.devstack", "down"], env=env, cwd=PROJECT_ROOT,
+    subprocess.run([sys.executable, "-m", "dev.stack.devstack", "down"], env=env, cwd=PROJECT_ROOT,
                    capture_output=True, timeout=180)
     shutil.rmtree(tmp_path / "state", ignore_errors=True)
 
 
 def test_run_command_comes_up_and_stops_cleanly(stack_env):
-    up = subprocess.run([sys.executable, "-m", "include.devstack", "up"], env=stack_env, cwd=PROJECT_ROOT,
+    up = subprocess.run([sys.executable, "-m", "dev.stack.devstack", "up"], env=stack_env, cwd=PROJECT_ROOT,
                         capture_output=True, text=True, timeout=600)
     assert up.returncode == 0, up.stdout + up.stderr
     assert "embedded server" in up.stdout
@@ -101,7 +101,7 @@ def test_run_command_comes_up_and_stops_cleanly(stack_env):
     # running it again is safe and fast: nothing reloaded, nothing started twice
     run_dir = Path(stack_env["CFX_STATE_DIR"]) / "run"
     pids_before = {p.name: p.read_text() for p in run_dir.glob("*.pid")}
-    again = subprocess.run([sys.executable, "-m", "include.devstack", "up"], env=stack_env, cwd=PROJECT_ROOT,
+    again = subprocess.run([sys.executable, "-m", "dev.stack.devstack", "up"], env=stack_env, cwd=PROJECT_ROOT,
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "already loaded" in again.stdout
@@ -111,7 +111,7 @@ def test_run_command_comes_up_and_stops_cleanly(stack_env):
     pgids = [int(v) for v in pids_before.values()]
     pg_pid = embedded_pg.server_pid(Path(stack_env["CFX_STATE_DIR"]) / "pgdata")
     assert pg_pid
-    down = subprocess.run([sys.executable, "-m", "include.devstack", "down"], env=stack_env, cwd=PROJECT_ROOT,
+    down = subprocess.run([sys.executable, "-m", "dev.stack.devstack", "down"], env=stack_env, cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=180)
     assert down.returncode == 0, down.stdout + down.stderr
     for pgid in pgids:

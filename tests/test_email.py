@@ -19,7 +19,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from include import email_report, notify, smtp_sink
+from dev.stack import smtp_sink
+from include import email_report, notify
 from include.config import ConfigError
 from include.db import connect
 from include.email_report import (

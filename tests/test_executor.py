@@ -46,16 +46,16 @@ def test_workers_are_forked_after_the_preload(tmp_path):
     then forks the workers, so a worker (and every task process it forks) has it."""
     script = textwrap.dedent("""
         import json, multiprocessing, os, sys
-        os.environ["INVESTOR_PRELOAD_MODULES"] = "include.generator"
+        os.environ["INVESTOR_PRELOAD_MODULES"] = "dev.demo_data.generator"
         from include.executor import PreloadingLocalExecutor
 
         def probe(queue):
-            queue.put("include.generator" in sys.modules)
+            queue.put("dev.demo_data.generator" in sys.modules)
 
-        before = "include.generator" in sys.modules
+        before = "dev.demo_data.generator" in sys.modules
         executor = PreloadingLocalExecutor(parallelism=1)
         executor.start()
-        after = "include.generator" in sys.modules
+        after = "dev.demo_data.generator" in sys.modules
         workers = len(executor.workers)
         q = multiprocessing.Queue()
         child = multiprocessing.Process(target=probe, args=(q,))  # forked like the executor's workers

@@ -1,4 +1,4 @@
-"""The synthetic ChatterFix dataset (``include/generator.py``), loaded into a real PostgreSQL.
+"""The synthetic ChatterFix dataset (``dev/demo_data/generator.py``), loaded into a real PostgreSQL.
 
 One two-year demo dataset with both knobs (outage week, churn spike week) is loaded once for the
 module and checked for every SPEC section 3 rule and the shapes the metrics need; smaller loads
@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from include import generator
+from dev.demo_data import generator
 from include.config import PostgresSettings
 from include.db import apply_source_schema, connect
 

@@ -21,10 +21,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from dev.stack.devstack import airflow_argv
 from include import alerts, investor_queries, store
 from include.config import ConfigError, PostgresSettings
 from include.db import apply_metrics_schema, connect
-from include.devstack import airflow_argv
 from tests.conftest import PROJECT_ROOT
 
 # The TestClient of this FastAPI warns that Starlette prefers httpx2: not our concern here.

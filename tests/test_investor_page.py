@@ -1,6 +1,6 @@
 """The "Investor metrics" page inside the real Airflow UI, in headless Chromium.
 
-A real stack (``include/devstack.py``, as ``make demo`` starts it, without running the pipeline)
+A real stack (``dev/stack/devstack.py``, as ``make demo`` starts it, without running the pipeline)
 against a fresh database; the fixture snapshots and alerts of ``tests/test_investor_api.py`` are
 published into its metrics store. Chromium is driven through the DevTools protocol: it gets the
 admin's token as the UI's ``_token`` session cookie (what signing in leaves), opens the UI at
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from include import generator
+from dev.demo_data import generator
 from include.config import PostgresSettings
 from tests.conftest import demo_stack
 from tests.test_investor_api import LATEST_END, XSS_TITLE, fill_store, fixture_alerts, fixture_snapshots

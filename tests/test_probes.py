@@ -21,7 +21,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from include import alerts, probes, smtp_sink
+from dev.stack import smtp_sink
+from include import alerts, probes
 from include.config import ConfigError
 from include.db import connect
 from include.period import weekly_period

@@ -1,6 +1,6 @@
 """Backfills and manual runs through the real scheduler (LocalExecutor, its own AIRFLOW_HOME).
 
-The stack is the run command's (``include/devstack.py``) pointed at a fresh database of the test
+The stack is the run command's (``dev/stack/devstack.py``) pointed at a fresh database of the test
 server, with generator data ending 2026-11-22 09:00 UTC. Runs are created the supported ways: a
 backfill through Airflow's REST API (what ``airflow backfill create`` and the UI dialog do) and
 manual runs with params.
@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from include import generator
+from dev.demo_data import generator
 from include.config import PostgresSettings
 from include.db import connect
 from tests.conftest import demo_stack
@@ -95,7 +95,7 @@ def test_backfill_manual_and_reprocess_through_the_scheduler(stack):
     import email
     import email.policy
 
-    from include.devstack import DEMO_RECIPIENTS
+    from dev.stack.devstack import DEMO_RECIPIENTS
 
     mails = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
              for p in sorted(stack["outbox"].glob("*.eml"))]
@@ -130,7 +130,7 @@ def test_backfill_manual_and_reprocess_through_the_scheduler(stack):
     assert json.loads((archive / "metrics_snapshot.json").read_text())["period"]["end"] == newer
 
     # A bad period_end is refused at the door with the expected format.
-    from include.airflow_api import AirflowAPIError
+    from dev.stack.airflow_api import AirflowAPIError
 
     with pytest.raises(AirflowAPIError, match="period_end|pattern|does not match"):
         client.trigger("investor_metrics", conf={"period_end": "last sunday"})

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from include import generator
+from dev.demo_data import generator
 from include.config import PostgresSettings
 from include.db import connect
 from tests.conftest import PROJECT_ROOT, free_port
@@ -47,7 +47,7 @@ DATA_TEAM = "data-team@chatterfix.example"
 
 @pytest.fixture()
 def dag_env(monkeypatch, source_db, tmp_path, airflow_db):
-    from include import smtp_sink
+    from dev.stack import smtp_sink
 
     port = free_port()
     sink = smtp_sink.start(tmp_path / "outbox", port=port)
@@ -244,7 +244,7 @@ def test_on_demand_run_with_send_email_mails_alerts_then_the_summary_once(dag_en
 
 
 def test_smtp_down_fails_the_send_and_the_retry_delivers_exactly_one(dag_env, monkeypatch):
-    from include import smtp_sink
+    from dev.stack import smtp_sink
 
     down_port = free_port()  # nothing listens there
     monkeypatch.setenv("SMTP_PORT", str(down_port))

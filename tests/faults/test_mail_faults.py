@@ -26,7 +26,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from include import email_report, notify, smtp_sink
+from dev.stack import smtp_sink
+from include import email_report, notify
 from include.db import connect
 from include.email_report import KIND_ALERT, KIND_WEEKLY_SUMMARY, build_alert_message
 from tests.conftest import PROJECT_ROOT, free_port

@@ -44,7 +44,7 @@ class _Obj:
 
 
 def make_context(run_id: str, run_type: str = "scheduled", end: datetime = END) -> dict:
-    """What the pipeline functions read from the Airflow context (as include/bench.py's stand-in)."""
+    """What the pipeline functions read from the Airflow context (as dev/bench/weekly.py's stand-in)."""
     manual = run_type == "manual"
     dag_run = _Obj(run_type=run_type, run_id=run_id, dag_id=DAG_ID,
                    data_interval_end=None if manual else end, run_after=end, logical_date=None)

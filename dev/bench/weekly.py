@@ -2,17 +2,17 @@
 
 One command, run from the project folder (``make bench BENCH_ARGS="..."`` passes options)::
 
-    .venv/bin/python -m include.bench [--drop] [--skip-2x] [--dag-runs 3] [--noop-runs 3]
+    .venv/bin/python -m dev.bench [--drop] [--skip-2x] [--dag-runs 3] [--noop-runs 3]
         [--floor-rounds 3] [--sched-runs 3] [--no-bytecode-cache] [--profile TASK ...] [--json FILE]
         [--keep-logs DIR]
-    .venv/bin/python -m include.bench --api [--json FILE]   # the investor API latency (include/bench_api.py)
-    .venv/bin/python -m include.bench --backfill [--weeks 104] [--max-active-runs 4] [--json FILE]
-        # a backfill through the scheduler against a no-op DAG (include/bench_backfill.py)
+    .venv/bin/python -m dev.bench --api [--json FILE]   # the investor API latency (dev/bench/api.py)
+    .venv/bin/python -m dev.bench --backfill [--weeks 104] [--max-active-runs 4] [--json FILE]
+        # a backfill through the scheduler against a no-op DAG (dev/bench/backfill.py)
 
 What it does, in order:
 
 1. PostgreSQL: the server of ``DB_HOST``/``DB_*`` when set, else 127.0.0.1:5432 when it answers,
-   else an embedded one (``include/embedded_pg.py``, data in ``.local/bench-pgdata``, port
+   else an embedded one (``dev/stack/embedded_pg.py``, data in ``.local/bench-pgdata``, port
    ``BENCH_PG_PORT`` = 55433; stopped again at the end). Databases ``chatterfix_bench`` (the
    generator's bench scale: 100k customers, ~24M usage events, ~12M AI requests) and
    ``chatterfix_bench2x`` (same customers, twice the event tables) are created and loaded once,
@@ -44,7 +44,7 @@ What it does, in order:
    ``dag.test()``, interleaved, ``--noop-runs``/``--dag-runs`` times; per-task wall times from
    the task instances' start/end dates; medians. ``dag.test()`` has no executor and runs every
    task in one process: the in-process view, shown but not judged.
-8. **Through the scheduler** (``include/bench_scheduler.py``; the ratio the target is judged on,
+8. **Through the scheduler** (``dev/bench/scheduler.py``; the ratio the target is judged on,
    as issue 3 puts the floor "on the same executor"): ``make demo``'s stack (scheduler with the
    executor it deploys, ``include.executor.PreloadingLocalExecutor``; every task its own process)
    on a fresh metadata database, both DAGs in a temporary DAGs folder, ``--sched-runs`` manual
@@ -62,7 +62,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import resource
 import shutil
@@ -78,7 +77,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from include.config import PROJECT_ROOT, ConfigError, PostgresSettings, postgres_settings_from_env
+from dev.bench.common import (
+    EXTRACT_TASKS,
+    BenchError,
+    Server,
+    _load_average,
+    _median_runs,
+    database_sizes,
+    drop_database,
+    ensure_database,
+    find_server,
+    machine,
+    postgres_info,
+    run_cli,
+    say,
+    stop_embedded,
+)
+from include.config import PROJECT_ROOT, PostgresSettings
 
 END = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)  # a Sunday 09:00 UTC: the data's last instant
 END_ISO = "2026-11-22T09:00:00Z"
@@ -87,7 +102,6 @@ DATASETS = {"bench": "chatterfix_bench", "bench2x": "chatterfix_bench2x"}
 
 DAG_ID = "investor_metrics"
 NOOP_DAG_ID = "investor_metrics_orchestration_floor"
-EXTRACT_TASKS = ("extract_business_data", "extract_ai_metrics", "extract_health_checks")
 VALIDATE_TASK = "validate_data"
 ALERTS_TASK = "evaluate_alerts"
 
@@ -97,7 +111,6 @@ FLAT_TOLERANCE = 1.10  # peak(2x data) / peak(1x data) at most this: "flat"
 
 STEP_TIMEOUT_S = 30 * 60
 DAG_TIMEOUT_S = 60 * 60
-EMBEDDED_DATADIR = PROJECT_ROOT / ".local" / "bench-pgdata"
 
 # The orchestration floor: the real DAG's shape (read from it, so it follows the DAG as it grows),
 # every task a Python task that does nothing but return a small XCom, as the real ones do.
@@ -129,124 +142,31 @@ with DAG(
 '''
 
 
-class BenchError(RuntimeError):
-    """Something the bench cannot work around; the message says what and where."""
 
 
-def say(message: str = "") -> None:
-    print(f"[bench] {message}" if message else "", flush=True)
 
 
 # ================================================================================== the server
-@dataclass
-class Server:
-    settings: PostgresSettings  # dbname: the maintenance database
-    origin: str
-    embedded_datadir: Path | None = None  # set when this bench started the embedded server
-
-    def database(self, name: str) -> PostgresSettings:
-        s = self.settings
-        return PostgresSettings(host=s.host, port=s.port, dbname=name, user=s.user, password=s.password)
 
 
-def find_server() -> Server:
-    from include import embedded_pg
-
-    if os.getenv("DB_HOST", "").strip():
-        try:
-            env = postgres_settings_from_env()
-        except ConfigError as exc:
-            raise BenchError(str(exc)) from None
-        admin = PostgresSettings(host=env.host, port=env.port, dbname="postgres", user=env.user,
-                                 password=env.password)
-        return Server(admin, "DB_HOST")
-    if embedded_pg.port_open("127.0.0.1", 5432):
-        return Server(PostgresSettings(host="127.0.0.1", port=5432, dbname="postgres", user="postgres"),
-                      "local server on 127.0.0.1:5432")
-    port = int(os.getenv("BENCH_PG_PORT", "55433"))
-    was_running = embedded_pg.is_running(EMBEDDED_DATADIR)
-    say(f"no PostgreSQL configured: starting the embedded one on 127.0.0.1:{port} ({EMBEDDED_DATADIR})")
-    embedded_pg.start(EMBEDDED_DATADIR, port)
-    return Server(PostgresSettings(host="127.0.0.1", port=port, dbname="postgres", user="postgres"),
-                  "embedded", None if was_running else EMBEDDED_DATADIR)
 
 
-def _admin_connect(server: Server):
-    from include.db import connect
-
-    try:
-        conn = connect(server.settings)
-    except Exception as exc:  # noqa: BLE001 - say where, not the password
-        raise BenchError(f"cannot connect to {server.settings.public_description()}: "
-                         f"{str(exc).strip().splitlines()[0]}") from None
-    conn.autocommit = True
-    return conn
 
 
-def ensure_database(server: Server, name: str) -> None:
-    conn = _admin_connect(server)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-            if cur.fetchone() is None:
-                say(f"creating database {name}")
-                cur.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        conn.close()
 
 
-def drop_database(server: Server, name: str) -> None:
-    conn = _admin_connect(server)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        conn.close()
 
 
-def drop_databases(server: Server, names, report) -> None:
-    """Drop each of ``names``, reporting (``report(message)``) the ones that could not be dropped
-    and carrying on: for the cleanup of a benchmark, which must not stop half-way."""
-    for name in names:
-        try:
-            drop_database(server, name)
-        except Exception as exc:  # noqa: BLE001 - report, keep cleaning
-            report(f"could not drop {name}: {exc}")
 
 
-def stop_embedded(server: Server) -> None:
-    """Stop the embedded PostgreSQL if this bench started one."""
-    if server.embedded_datadir is not None:
-        from include import embedded_pg
-
-        embedded_pg.stop(server.embedded_datadir)
 
 
-def stack_down(env: dict[str, str], report, what: str = "the stack") -> None:
-    """``python -m include.devstack down`` for a stack started with ``env``; problems are reported."""
-    report(f"taking {what} down")
-    try:
-        down = subprocess.run([sys.executable, "-m", "include.devstack", "down"], env=env, cwd=PROJECT_ROOT,
-                              capture_output=True, text=True, timeout=300)
-        if down.returncode != 0:
-            report(f"devstack down exited {down.returncode}: {down.stderr.strip()[-300:]}")
-    except subprocess.TimeoutExpired:
-        report("devstack down timed out")
 
 
-def database_sizes(server: Server, names) -> dict[str, str]:
-    conn = _admin_connect(server)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT datname, pg_size_pretty(pg_database_size(datname)) FROM pg_database "
-                        "WHERE datname = ANY(%s)", (list(names),))
-            return dict(cur.fetchall())
-    finally:
-        conn.close()
 
 
 def load_dataset(server: Server, scale: str) -> tuple[float, bool]:
-    from include import generator
+    from dev.demo_data import generator
 
     name = DATASETS[scale]
     ensure_database(server, name)
@@ -263,56 +183,10 @@ def load_dataset(server: Server, scale: str) -> tuple[float, bool]:
 
 
 # ================================================================================== machine
-def machine() -> dict:
-    info = {"nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()}
-    try:
-        meminfo = Path("/proc/meminfo").read_text()
-        kib = int(re.search(r"MemTotal:\s+(\d+)", meminfo).group(1))
-        info["ram_gib"] = round(kib / 1024 / 1024, 1)
-    except (OSError, AttributeError):
-        info["ram_gib"] = None
-    model = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info["cpu"] = model or platform.processor() or platform.machine()
-    info["os"] = f"{platform.system()} {platform.release()}"
-    info["load_average"] = _load_average()
-    info["python"] = platform.python_version()
-    try:
-        from importlib.metadata import version
-
-        info["airflow"] = version("apache-airflow")
-        info["great_expectations"] = version("great-expectations")
-        info["pandas"] = version("pandas")
-    except Exception:  # noqa: BLE001 - informative only
-        pass
-    return info
 
 
-def _load_average() -> str | None:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return None
 
 
-def postgres_info(server: Server) -> dict:
-    conn = _admin_connect(server)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT current_setting('server_version'), current_setting('shared_buffers'), "
-                        "current_setting('work_mem'), current_setting('max_parallel_workers_per_gather'), "
-                        "current_setting('jit')")
-            version, shared_buffers, work_mem, parallel, jit = cur.fetchone()
-    finally:
-        conn.close()
-    return {"version": version, "shared_buffers": shared_buffers, "work_mem": work_mem,
-            "max_parallel_workers_per_gather": parallel, "jit": jit, "origin": server.origin}
 
 
 # ================================================================================== the period
@@ -568,7 +442,7 @@ def run_steps(ws: Workspace, scale: str, shape: list[dict], profile: set[str] = 
     tasks = [t["task_id"] for t in shape]
     results = {}
     for task in tasks:
-        args = ["-m", "include.bench", "step", task, "--work", str(work)]
+        args = ["-m", "dev.bench", "step", task, "--work", str(work)]
         if task in profile:
             args.append("--profile")
         ws.run(args, env, f"{tag}-{task}.log", STEP_TIMEOUT_S)
@@ -585,7 +459,7 @@ def dag_shape(ws: Workspace) -> list[dict]:
     """The real DAG's tasks in topological order: upstream task ids, and which upstream results
     each task function takes as arguments (its XCom inputs, in order)."""
     out = ws.root / "shape.json"
-    ws.run(["-m", "include.bench", "shape", "--out", str(out)], ws.env(DATASETS["bench"]), "shape.log", 600)
+    ws.run(["-m", "dev.bench", "shape", "--out", str(out)], ws.env(DATASETS["bench"]), "shape.log", 600)
     return json.loads(out.read_text())
 
 
@@ -604,7 +478,7 @@ def run_dag(ws: Workspace, kind: str, n: int, *, shape: list[dict] | None = None
     for i in range(n):
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"dagrun-{kind}-{label}-{i}")
         out, log_name = ws.root / f"{stem}.json", f"{stem}.log"
-        ws.run(["-m", "include.bench", "dagrun", kind, "--out", str(out)], env, log_name, DAG_TIMEOUT_S)
+        ws.run(["-m", "dev.bench", "dagrun", kind, "--out", str(out)], env, log_name, DAG_TIMEOUT_S)
         result = json.loads(out.read_text())
         if result["state"] != "success":
             failed = {t: r["state"] for t, r in result["tasks"].items() if r["state"] != "success"}
@@ -815,27 +689,11 @@ def imports_main(out: Path) -> int:
 
 def measure_imports(ws: Workspace) -> list[dict]:
     out = ws.root / "imports.json"
-    ws.run(["-m", "include.bench", "imports", "--out", str(out)], ws.env(DATASETS["bench"]), "imports.log", 600)
+    ws.run(["-m", "dev.bench", "imports", "--out", str(out)], ws.env(DATASETS["bench"]), "imports.log", 600)
     return json.loads(out.read_text())
 
 
 # ================================================================================== report
-def _median_runs(runs: list[dict]) -> dict:
-    """Per task and whole-run median over repeated DAG runs."""
-    tasks = {}
-    for task in runs[0]["tasks"]:
-        values = [r["tasks"][task]["seconds"] for r in runs if r["tasks"][task]["seconds"] is not None]
-        tasks[task] = statistics.median(values) if values else None
-    def extracts(r):  # dag.test runs the parallel extracts one after the other, in any order
-        return sum(r["tasks"][t]["seconds"] or 0.0 for t in EXTRACT_TASKS if t in r["tasks"])
-
-    def between(r):
-        return r["seconds"] - sum(t["seconds"] or 0.0 for t in r["tasks"].values())
-
-    return {"seconds": statistics.median(r["seconds"] for r in runs), "tasks": tasks, "runs": len(runs),
-            "extracts": statistics.median(extracts(r) for r in runs),
-            "between": statistics.median(between(r) for r in runs),
-            "all_seconds": [r["seconds"] for r in runs], "raw": runs}
 
 
 def _f(value, fmt="{:.2f}", missing="—") -> str:
@@ -981,7 +839,7 @@ def report(figures: dict) -> str:
 
 
 def _scheduler_lines(figures: dict, width: int) -> list[str]:
-    """The deployed-way table (include/bench_scheduler.py) and the headline ratio."""
+    """The deployed-way table (dev/bench/scheduler.py) and the headline ratio."""
     sched, floor, tasks = figures["scheduler"], figures["data_floor"], figures["tasks"]
     run, noop = sched["dag_run"], sched["orchestration_floor"]
     lines = [
@@ -1082,7 +940,7 @@ def bench_main(args) -> int:
         figures["dag_run"] = _median_runs(dag_runs)
 
         if args.sched_runs > 0:
-            from include import bench_scheduler
+            from dev.bench import scheduler as bench_scheduler
 
             say(f"through the scheduler: {args.sched_runs} manual run(s) of each DAG, interleaved")
             noop_source = NOOP_DAG_TEMPLATE.format(dag_id=DAG_ID, noop_id=NOOP_DAG_ID,
@@ -1147,7 +1005,7 @@ def bench_main(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m include.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m dev.bench", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command")
     parser.add_argument("--drop", action="store_true", help="drop the bench databases at the end")
     parser.add_argument("--keep", dest="drop", action="store_false", help="keep them for the next run (default)")
@@ -1165,10 +1023,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
     parser.add_argument("--keep-logs", metavar="DIR", help="copy the children's logs to DIR before cleaning up")
     parser.add_argument("--api", action="store_true",
-                        help="instead: the investor API latency benchmark (issue 6; include/bench_api.py)")
+                        help="instead: the investor API latency benchmark (issue 6; dev/bench/api.py)")
     parser.add_argument("--backfill", action="store_true",
                         help="instead: a backfill's wall time through the scheduler against a no-op DAG of the "
-                             "same shape (issue 5; include/bench_backfill.py); --weeks N, --max-active-runs N")
+                             "same shape (issue 5; dev/bench/backfill.py); --weeks N, --max-active-runs N")
     parser.add_argument("--weeks", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--max-active-runs", type=int, help=argparse.SUPPRESS)
     step = sub.add_parser("step", help="(internal) run one pipeline step in this process")
@@ -1185,22 +1043,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _interrupted(signum, frame):
-    raise KeyboardInterrupt
 
 
-def run_cli(name: str, body, args, *, on_interrupt: str) -> int:
-    """Run a benchmark's ``body(args)`` as a command: `kill` cleans up like Ctrl-C does, a
-    BenchError is one clear line and exit 1, an interruption says what was cleaned up (130)."""
-    signal.signal(signal.SIGTERM, _interrupted)
-    try:
-        return body(args)
-    except BenchError as exc:
-        print(f"{name}: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{name}: interrupted; {on_interrupt}", file=sys.stderr)
-        return 130
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1214,11 +1058,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "shape":
         return shape_main(args.out)
     if args.api:
-        from include import bench_api
+        from dev.bench import api as bench_api
 
         return bench_api.main(["--json", args.json] if args.json else [])
     if args.backfill:
-        from include import bench_backfill
+        from dev.bench import backfill as bench_backfill
 
         return bench_backfill.main((["--json", args.json] if args.json else [])
                                    + (["--weeks", str(args.weeks)] if args.weeks else [])

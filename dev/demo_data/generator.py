@@ -48,7 +48,7 @@ before the COPY and recreated after it, then the tables are analysed.
 
 Command line::
 
-    python -m include.generator --scale demo --seed 42 [--end 2026-11-22T09:00:00Z]
+    python -m dev.demo_data.generator --scale demo --seed 42 [--end 2026-11-22T09:00:00Z]
         [--span-days 730] [--outage-week 2026-10-05] [--churn-spike-week 2026-09-14] [--force]
         [--dsn "host=... dbname=..."] [--no-progress]
 
@@ -1175,7 +1175,7 @@ def refuse_foreign_rows(cur) -> None:
         cur.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(_identifier(table)))
         if cur.fetchone()[0]:
             raise DatasetError(
-                f"table {table} holds rows that include.generator did not load (no record in "
+                f"table {table} holds rows that dev.demo_data.generator did not load (no record in "
                 f"{DATASET_TABLE}); refusing to truncate it. Use force=True (--force) to replace them."
             )
 
@@ -1279,7 +1279,7 @@ def _parse_day(raw: str) -> date:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m include.generator",
+        prog="python -m dev.demo_data.generator",
         description="Load a deterministic synthetic ChatterFix dataset (unless already loaded).",
     )
     parser.add_argument("--scale", choices=sorted(SCALES), default="demo")

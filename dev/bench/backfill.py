@@ -1,5 +1,5 @@
 """Wall time of a backfill through the real scheduler (issue 5, "Benchmark"):
-``make bench BENCH_ARGS="--backfill"`` or ``.venv/bin/python -m include.bench_backfill``.
+``make bench BENCH_ARGS="--backfill"`` or ``.venv/bin/python -m dev.bench.backfill``.
 
 A backfill of ``--weeks`` (104) weekly runs of ``investor_metrics`` on the demo data set, through
 the real scheduler (the preloading LocalExecutor, as ``make demo`` deploys it), against the same backfill of a DAG
@@ -8,20 +8,20 @@ with ``--max-active-runs`` (4). Target: real / no-op ≤ 1.5.
 
 What it does, in order:
 
-1. PostgreSQL: the server ``include.bench`` uses. Fresh databases ``cfx_bench_bf`` (source and
+1. PostgreSQL: the server ``dev.bench`` uses. Fresh databases ``cfx_bench_bf`` (source and
    metrics store; the demo data set, seed 42, 730 days up to 2026-11-22 09:00 UTC),
    ``cfx_bench_bf_af`` (Airflow's metadata of the real stack) and ``cfx_bench_bf_noop_af`` (that of
    the floor's stack).
 2. The shape: the real DAG's tasks and edges, its timetable, start date, ``max_active_runs`` and
    retries, read from ``dags/investor_metrics.py`` itself; the no-op DAG is written from them into
    a temporary DAGs folder (never into ``dags/``).
-3. The real stack: ``python -m include.devstack up`` with ``DEMO_SKIP_PIPELINE=1``, free ports and a
+3. The real stack: ``python -m dev.stack.devstack up`` with ``DEMO_SKIP_PIPELINE=1``, free ports and a
    temporary ``CFX_STATE_DIR``. The DAG is unpaused; the scheduler then creates the run of the latest
    complete week (catchup is off); the bench waits for it to finish *before* the clock starts, so
    it is not counted. Then ``POST /api/v2/backfills`` for the ``--weeks`` logical dates ending
    2026-11-08 09:00 UTC (periods ending 2026-11-15 and before), and the clock runs until every
    backfill run is terminal (polled every second). The stack is taken down.
-4. The floor's stack: the same processes (``include.devstack``'s environment, its DAGs folder
+4. The floor's stack: the same processes (``dev.stack.devstack``'s environment, its DAGs folder
    replaced by the temporary one) started by this module, and the same procedure for the no-op DAG.
 5. The table, the machine, the load average before/after each phase and the verdict. Both stacks
    are taken down, the databases dropped and the temporary folder removed, whatever happens.
@@ -53,7 +53,7 @@ LAST_LOGICAL = datetime(2026, 11, 8, 9, tzinfo=timezone.utc)  # the week ending 
 SPAN_DAYS = 730
 RATIO_TARGET = 1.5
 
-NOOP_DAG_TEMPLATE = '''"""Floor of ``include.bench_backfill``: the shape and schedule of {dag_id}, tasks doing nothing."""
+NOOP_DAG_TEMPLATE = '''"""Floor of ``dev.bench.backfill``: the shape and schedule of {dag_id}, tasks doing nothing."""
 from datetime import timedelta
 
 import pendulum
@@ -125,10 +125,10 @@ def shape_main(out: Path) -> int:
 
 def dag_shape(env: dict[str, str], work: Path) -> dict:
     out = work / "shape.json"
-    proc = subprocess.run([sys.executable, "-m", "include.bench_backfill", "shape", "--out", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "dev.bench.backfill", "shape", "--out", str(out)],
                           env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
-        from include.bench import BenchError
+        from dev.bench.common import BenchError
 
         raise BenchError(f"reading the DAG's shape failed:\n{(proc.stdout + proc.stderr)[-2000:]}")
     return json.loads(out.read_text())
@@ -146,15 +146,15 @@ def write_noop_dag(folder: Path, shape: dict) -> Path:
 
 # ================================================================================ the stacks
 def start_floor_stack(env: dict[str, str], dags_folder: Path, *, smtp_sink: bool = False):
-    """The processes of ``include.devstack up`` (migrate, API server, scheduler, DAG processor,
+    """The processes of ``dev.stack.devstack up`` (migrate, API server, scheduler, DAG processor,
     triggerer, and with ``smtp_sink`` its SMTP sink), with the DAGs folder replaced: devstack fixes
-    it to the project's ``dags/``. ``include.devstack down`` with the same ``env`` stops them."""
-    from include import devstack
+    it to the project's ``dags/``. ``dev.stack.devstack down`` with the same ``env`` stops them."""
+    from dev.stack import devstack
 
     stack = devstack.Stack(env)
     stack.state.mkdir(parents=True, exist_ok=True)
     if smtp_sink:
-        stack.spawn("smtp-sink", [sys.executable, "-m", "include.smtp_sink", "--outbox", str(stack.outbox),
+        stack.spawn("smtp-sink", [sys.executable, "-m", "dev.stack.smtp_sink", "--outbox", str(stack.outbox),
                                   "--port", str(stack.smtp_port)], dict(env, PYTHONPATH=str(PROJECT_ROOT)))
     aenv = stack.airflow_env()
     aenv["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags_folder)
@@ -227,7 +227,7 @@ def _dt(value: str | None) -> datetime | None:
 def measure(client, dag_id: str, weeks: int, max_active_runs: int, timeout: float, label: str) -> dict:
     """Unpause, let the scheduled run of the latest week finish (not timed), then time a backfill
     of ``weeks`` logical dates ending ``LAST_LOGICAL`` until every run of it is terminal."""
-    from include.bench import BenchError
+    from dev.bench.common import BenchError
 
     client.wait_for_dag(dag_id, timeout=300)
     errors = client.import_errors()
@@ -292,7 +292,7 @@ def measure(client, dag_id: str, weeks: int, max_active_runs: int, timeout: floa
 
 
 def _load() -> str:
-    from include import bench
+    from dev.bench import common as bench
 
     return bench._load_average() or "?"
 
@@ -368,8 +368,10 @@ def _f(x) -> str:
 
 # ================================================================================ main
 def bench_main(args) -> int:
-    from include import bench, devstack, generator
-    from include.airflow_api import AirflowClient
+    from dev.bench import common as bench
+    from dev.demo_data import generator
+    from dev.stack import devstack
+    from dev.stack.airflow_api import AirflowClient
 
     mach = bench.machine()
     server = bench.find_server()
@@ -400,7 +402,7 @@ def bench_main(args) -> int:
         real_up = True
         say(f"starting the real stack (devstack up, DEMO_SKIP_PIPELINE=1) on {base}")
         t0 = time.monotonic()
-        up = subprocess.run([sys.executable, "-m", "include.devstack", "up"], env=real_env, cwd=PROJECT_ROOT,
+        up = subprocess.run([sys.executable, "-m", "dev.stack.devstack", "up"], env=real_env, cwd=PROJECT_ROOT,
                             capture_output=True, text=True, timeout=900)
         if up.returncode != 0:
             raise bench.BenchError("devstack up failed:\n" + "\n".join((up.stdout + up.stderr).splitlines()[-30:]))
@@ -450,7 +452,7 @@ def bench_main(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m include.bench_backfill", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m dev.bench.backfill", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command")
     add_options(parser)
     shape = sub.add_parser("shape", help="(internal) the real DAG's shape and schedule, as JSON")
@@ -472,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.weeks < 1 or args.max_active_runs < 1:
         print("bench-backfill: --weeks and --max-active-runs must be at least 1", file=sys.stderr)
         return 2
-    from include.bench import run_cli
+    from dev.bench.common import run_cli
 
     return run_cli("bench-backfill", bench_main, args, on_interrupt="stacks stopped, databases dropped")
 

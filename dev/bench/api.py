@@ -1,5 +1,5 @@
 """Latency of the investor API under load (issue 6, "Benchmark"): ``make bench BENCH_ARGS="--api"``
-or ``.venv/bin/python -m include.bench_api [--rate 100] [--phases open,closed] [--api-workers N]``.
+or ``.venv/bin/python -m dev.bench.api [--rate 100] [--phases open,closed] [--api-workers N]``.
 
 ``GET /api/investor/metrics`` (the latest snapshot) against Airflow's own
 ``GET /api/v2/monitor/health`` (the floor: the same API server, no project code), both with 50
@@ -38,13 +38,13 @@ target"): its throughput ratio metrics / health is the capacity cost of the proj
 
 What it does, in order:
 
-1. PostgreSQL: the server ``include.bench`` uses (``DB_HOST``/``DB_*``, else 127.0.0.1:5432, else
+1. PostgreSQL: the server ``dev.bench`` uses (``DB_HOST``/``DB_*``, else 127.0.0.1:5432, else
    the embedded one). Fresh databases ``cfx_bench_api`` (metrics store) and ``cfx_bench_api_af``
    (Airflow's metadata) are created; the metrics schema is applied and ``--snapshots`` weekly
    snapshots (a real snapshot's structure) are published with ``include.store.publish``.
-2. The stack: ``python -m include.devstack up`` with ``DEMO_SKIP_PIPELINE=1``, free ports and a
+2. The stack: ``python -m dev.stack.devstack up`` with ``DEMO_SKIP_PIPELINE=1``, free ports and a
    temporary ``CFX_STATE_DIR`` (API server, scheduler, DAG processor, triggerer, as deployed);
-   ``--api-workers N`` sets ``[api] workers`` (default: the run command's, ``include/devstack.py``).
+   ``--api-workers N`` sets ``[api] workers`` (default: the run command's, ``dev/stack/devstack.py``).
 3. A bearer token from ``POST /auth/token`` (admin); it goes to the load generator through the
    environment, never printed.
 4. The load, from a separate process (the generator must not share the server's GIL): asyncio +
@@ -62,7 +62,7 @@ What it does, in order:
 
 Run it alone: on a 2-CPU machine any other work (another benchmark, a test suite) shares the
 CPUs with the server and the generator and moves every figure; ``flock /tmp/bench.lock
-.venv/bin/python -m include.bench_api`` keeps benchmarks from overlapping.
+.venv/bin/python -m dev.bench.api`` keeps benchmarks from overlapping.
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from dev.stack.devstack import api_server_workers, isolated_env
 from include.config import PROJECT_ROOT, PostgresSettings
-from include.devstack import api_server_workers, isolated_env
 
 ROUTES = {
     "metrics": "/api/investor/metrics",
@@ -202,7 +202,8 @@ def snapshots(count: int) -> list[tuple[dict, datetime, datetime]]:
 
 
 def prepare_database(server, count: int) -> PostgresSettings:
-    from include import bench, store
+    from dev.bench import common as bench
+    from include import store
     from include.db import apply_metrics_schema, connect
 
     for name in (DB_NAME, AF_DB_NAME):
@@ -228,7 +229,7 @@ def prepare_database(server, count: int) -> PostgresSettings:
 
 # ================================================================================ the stack
 def devstack(command: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "include.devstack", command], env=env, cwd=PROJECT_ROOT,
+    return subprocess.run([sys.executable, "-m", "dev.stack.devstack", command], env=env, cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -546,7 +547,7 @@ def report(summary: dict, args, mach: dict, origin: str, workers: int) -> bool:
 
 # ================================================================================ main
 def bench_main(args) -> int:
-    from include import bench
+    from dev.bench import common as bench
 
     mach = bench.machine()
     server = bench.find_server()
@@ -578,7 +579,7 @@ def bench_main(args) -> int:
         mach["load_average_before"] = bench._load_average()
         samples = []
         load_proc = subprocess.Popen(
-            [sys.executable, "-m", "include.bench_api", "load", "--base", base, "--out", str(out),
+            [sys.executable, "-m", "dev.bench.api", "load", "--base", base, "--out", str(out),
              "--concurrency", str(args.concurrency), "--warmup", str(args.warmup),
              "--rounds", str(args.rounds), "--seconds", str(args.seconds), "--rate", str(args.rate),
              "--phases", phases, "--server-pgid", (work / "state" / "run" / "api-server.pid").read_text().strip()],
@@ -624,7 +625,7 @@ def bench_main(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m include.bench_api", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m dev.bench.api", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command")
     add_options(parser)
     load = sub.add_parser("load", help="(internal) the load generator")
@@ -650,7 +651,7 @@ def add_options(parser: argparse.ArgumentParser, *, load: bool = False) -> None:
                              "closed (saturation) (default: open,closed)")
     parser.add_argument("--api-workers", type=_at_least_one, metavar="N",
                         help="[api] workers of the API server (default: the run command's, "
-                             "include/devstack.py)")
+                             "dev/stack/devstack.py)")
     parser.add_argument("--snapshots", type=int, default=52, help="weekly snapshots published first (52)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
 
@@ -680,7 +681,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "load":
         return load_main(args)
-    from include.bench import run_cli
+    from dev.bench.common import run_cli
 
     return run_cli("bench-api", bench_main, args, on_interrupt="stack stopped, databases dropped")
 

@@ -1,11 +1,11 @@
 """The README's run command: bring the whole project up on one machine, or take it down.
 
-``python -m include.devstack up`` (``make demo``):
+``python -m dev.stack.devstack up`` (``make demo``):
 
 1. PostgreSQL: the server of ``DB_HOST``/``DB_*`` when set, otherwise an embedded PostgreSQL
-   (``include/embedded_pg.py``) on 127.0.0.1:``EMBEDDED_PG_PORT`` (55432), data in ``.local/pgdata``;
+   (``dev/stack/embedded_pg.py``) on 127.0.0.1:``EMBEDDED_PG_PORT`` (55432), data in ``.local/pgdata``;
 2. the ChatterFix source schema and the synthetic demo data set, unless already loaded;
-3. a local SMTP sink (``include/smtp_sink.py``) on 127.0.0.1:``DEMO_SMTP_PORT`` (8025), every
+3. a local SMTP sink (``dev/stack/smtp_sink.py``) on 127.0.0.1:``DEMO_SMTP_PORT`` (8025), every
    message kept as an ``.eml`` file in ``.local/outbox``;
 4. Airflow 3 with ``AIRFLOW_HOME=.local/airflow``, metadata in its own database (``airflow``) of
    the same PostgreSQL, LocalExecutor: API server (UI on ``AIRFLOW_PORT``, 8080), scheduler,
@@ -13,7 +13,7 @@
 5. prints where everything is.
 
 Running ``up`` again is safe: what runs is left running, what is loaded is not reloaded.
-``python -m include.devstack down`` (``make stop``) stops everything ``up`` started, by PID.
+``python -m dev.stack.devstack down`` (``make stop``) stops everything ``up`` started, by PID.
 ``CFX_STATE_DIR`` moves ``.local`` elsewhere (the tests use this to run a second, isolated stack).
 """
 
@@ -32,7 +32,7 @@ import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
-from include import embedded_pg
+from dev.stack import embedded_pg
 from include.config import PROJECT_ROOT, ConfigError, PostgresSettings, postgres_settings_from_env
 
 AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -363,7 +363,7 @@ def up(stack: Stack, *, reload_data: bool = False) -> None:
 
     # 2. Source schema and demo data
     if reload_data or not _demo_loaded(src):
-        from include import generator
+        from dev.demo_data import generator
         from include.db import apply_metrics_schema, apply_source_schema, connect
 
         conn = connect(src)
@@ -378,12 +378,12 @@ def up(stack: Stack, *, reload_data: bool = False) -> None:
                                  progress=sys.stderr.isatty())
         _say(summary.describe())
     else:
-        _say("demo data already loaded (`python -m include.devstack up --reload-data` reloads it)")
+        _say("demo data already loaded (`python -m dev.stack.devstack up --reload-data` reloads it)")
 
     # 3. SMTP sink
     stack.spawn(
         "smtp-sink",
-        [sys.executable, "-m", "include.smtp_sink", "--outbox", str(stack.outbox), "--port", str(stack.smtp_port)],
+        [sys.executable, "-m", "dev.stack.smtp_sink", "--outbox", str(stack.outbox), "--port", str(stack.smtp_port)],
         dict(stack.env_in, PYTHONPATH=str(PROJECT_ROOT)),
     )
 
@@ -409,7 +409,7 @@ def up(stack: Stack, *, reload_data: bool = False) -> None:
     sec = stack.secrets()
     headline = ""
     if not stack.env_in.get("DEMO_SKIP_PIPELINE"):
-        from include.airflow_api import AirflowClient
+        from dev.stack.airflow_api import AirflowClient
 
         client = AirflowClient(base, ADMIN_USER, sec["admin_password"])
         headline = run_history_and_latest_week(stack, client)

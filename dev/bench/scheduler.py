@@ -7,8 +7,8 @@ process. So the bench also measures both DAGs the deployed way, and that is the 
 
 1. A fresh Airflow metadata database ``cfx_bench_sched_af`` on the bench's PostgreSQL, and a
    temporary DAGs folder holding a copy of ``dags/investor_metrics.py`` and the no-op DAG of the
-   same shape (``include.bench.NOOP_DAG_TEMPLATE``).
-2. The stack of ``make demo`` (``include.devstack``'s environment: API server, scheduler with the
+   same shape (``dev.bench.weekly.NOOP_DAG_TEMPLATE``).
+2. The stack of ``make demo`` (``dev.stack.devstack``'s environment: API server, scheduler with the
    executor it deploys, DAG processor, triggerer, SMTP sink) pointed at the ``chatterfix_bench``
    database, ``INVESTOR_TIMEZONE=UTC``, in a temporary state folder.
 3. Both DAGs unpaused. The scheduler then runs the real DAG's scheduled run of the latest complete
@@ -47,7 +47,7 @@ def _seconds(a: str | None, b: str | None) -> float | None:
 
 
 def wait_run(client, dag_id: str, run_id: str, timeout: float = RUN_TIMEOUT_S) -> dict:
-    from include.bench import BenchError
+    from dev.bench.common import BenchError
 
     deadline = time.monotonic() + timeout
     while True:
@@ -78,10 +78,10 @@ def run_figures(client, dag_id: str, run: dict) -> dict:
 def measure(server, bench_database: str, period_end: str, runs: int, work: Path,
             noop_source: str, noop_dag_id: str, dag_id: str) -> dict:
     """Both DAGs through the scheduler; {"dag_run": medians, "orchestration_floor": medians, ...}."""
-    from include.airflow_api import AirflowClient
-    from include.bench import BenchError, _admin_connect, _median_runs, stack_down
-    from include.bench_backfill import start_floor_stack
-    from include.devstack import isolated_env
+    from dev.bench.backfill import start_floor_stack
+    from dev.bench.common import BenchError, _admin_connect, _median_runs, stack_down
+    from dev.stack.airflow_api import AirflowClient
+    from dev.stack.devstack import isolated_env
 
     dags = work / "sched_dags"
     dags.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ nothing leaves the machine, and every e-mail the pipeline sends can be opened an
 Each message is written atomically (temporary file, then rename), named
 ``<UTC time>-<sequence>.eml`` so a listing is in arrival order.
 
-Command line: ``python -m include.smtp_sink --outbox .local/outbox --port 8025``.
+Command line: ``python -m dev.stack.smtp_sink --outbox .local/outbox --port 8025``.
 """
 
 from __future__ import annotations
