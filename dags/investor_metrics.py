@@ -7,15 +7,15 @@ Every Sunday 09:00 in `INVESTOR_TIMEZONE` (cron overridable with `INVESTOR_METRI
 DAG reports on the week that ends at that moment, **[end − 7 calendar days, end)**:
 
 1. `extract_business_data`, `extract_ai_metrics`, `extract_health_checks` (in parallel) run the
-   aggregate queries of `include/sql/extract_*.sql` in PostgreSQL and stage per-customer /
+   aggregate queries of `include/investor_metrics/sql/extract_*.sql` in PostgreSQL and stage per-customer /
    per-provider / per-service frames as Parquet under a run-scoped folder;
 2. `validate_data` checks every source rule with Great Expectations, inside PostgreSQL; a failure
    stops the run here and names table, column, rule and bad-row count (Data Docs in
    `docs/investors/data_quality/`);
 3. `compute_metrics` computes every metric with pandas — each definition is one small function in
-   `include/metrics.py` (its docstring lists them all: MRR/ARR, growth, MRR movements, churn, NPS,
+   `include/investor_metrics/weekly/metrics.py` (its docstring lists them all: MRR/ARR, growth, MRR movements, churn, NPS,
    utilisation, at-risk, uptime, AI usage);
-4. `evaluate_alerts` applies the alert rules (`include/alerts.py`: uptime, critical failure,
+4. `evaluate_alerts` applies the alert rules (`include/investor_metrics/weekly/alerts.py`: uptime, critical failure,
    MRR growth, churn spike against the 8 previous weeks, API response time, AI accuracy, degraded
    services; thresholds overridable) and stages the snapshot with its alerts;
 5. `archive_snapshot` stores the snapshot and its alerts in `investor_metrics.snapshots` /
@@ -49,9 +49,10 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from include import config, pipeline
-from include.period import INSTANT_PATTERN
-from include.retry_rules import BAD_INPUT_FAILS_AT_ONCE
+from include.investor_metrics import settings as config
+from include.investor_metrics.period import INSTANT_PATTERN
+from include.investor_metrics.retry_rules import BAD_INPUT_FAILS_AT_ONCE
+from include.investor_metrics.weekly import tasks as pipeline
 
 OWNER = os.getenv("INVESTOR_METRICS_OWNER", "data-engineering")
 TIMEZONE = config.investor_timezone()
@@ -71,7 +72,7 @@ TIMEZONE = config.investor_timezone()
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": True,
         # a malformed setting, bad data or an unreportable money figure fails at once; a lost
-        # connection or an SMTP error retries (include/retry_rules.py)
+        # connection or an SMTP error retries (include/investor_metrics/retry_rules.py)
         "retry_policy": BAD_INPUT_FAILS_AT_ONCE,
     },
     params={

@@ -2,7 +2,7 @@
 ### Service health probes for ChatterFix
 
 Owner: data engineering. Contract: `SPEC.md` of the project (sections 3, 6, 9); the work lives in
-`include/probes.py`.
+`include/investor_metrics/health/probes.py`.
 
 Every 5 minutes (UTC grid; no catchup, one run at a time, a run times out after 4 minutes):
 
@@ -30,8 +30,8 @@ import pendulum
 from airflow.sdk import dag, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from include import probes
-from include.retry_rules import BAD_INPUT_FAILS_AT_ONCE
+from include.investor_metrics.health import probes
+from include.investor_metrics.retry_rules import BAD_INPUT_FAILS_AT_ONCE
 
 OWNER = os.getenv("INVESTOR_METRICS_OWNER", "data-engineering")
 

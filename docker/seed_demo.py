@@ -24,8 +24,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dev.demo_data import generator  # noqa: E402
-from include.config import ConfigError, PostgresSettings, postgres_settings_from_env  # noqa: E402
-from include.db import apply_metrics_schema, connect  # noqa: E402
+from include.investor_metrics.db import apply_metrics_schema, connect  # noqa: E402
+from include.investor_metrics.settings import ConfigError, PostgresSettings, postgres_settings_from_env  # noqa: E402
 
 HEALTH_TABLE = "investor_metrics.service_health_checks"
 HEALTH_COLUMNS = "service, checked_at, ok, response_ms, status_code, error"

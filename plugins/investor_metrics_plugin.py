@@ -1,6 +1,6 @@
 """The investor API and the "Investor metrics" page of the Airflow UI (SPEC section 11).
 
-- ``fastapi_apps``: the investor API (``include/investor_api.py``) at ``/api/investor`` of the
+- ``fastapi_apps``: the investor API (``include/investor_metrics/api/app.py``) at ``/api/investor`` of the
   Airflow API server, behind Airflow's own authentication;
 - ``external_views``: "Investor metrics" in the UI navigation, the page ``/api/investor/page``
   shown inside the UI (same origin: it reads the API with the UI's session cookie).
@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from airflow.configuration import conf
 from airflow.plugins_manager import AirflowPlugin
 
-from include.investor_queries import URL_PREFIX
+from include.investor_metrics.api.queries import URL_PREFIX
 
 
 def _icon(colour: str) -> str:
@@ -48,6 +48,6 @@ class InvestorMetricsPlugin(AirflowPlugin):
     def fastapi_apps(self) -> list[dict]:
         # Every task process loads the plugins (for macros): the FastAPI app is imported only when
         # the API server asks for it, not in each task.
-        from include.investor_api import app
+        from include.investor_metrics.api.app import app
 
         return [{"app": app, "url_prefix": URL_PREFIX, "name": "ChatterFix investor metrics API"}]

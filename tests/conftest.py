@@ -37,8 +37,8 @@ atexit.register(shutil.rmtree, _AIRFLOW_HOME, True)
 
 from dev.stack import embedded_pg  # noqa: E402
 from dev.stack.devstack import free_port  # noqa: E402, F401 - the tests import it from here
-from include.config import PostgresSettings  # noqa: E402
-from include.db import connect  # noqa: E402
+from include.investor_metrics.db import connect  # noqa: E402
+from include.investor_metrics.settings import PostgresSettings  # noqa: E402
 
 
 def _server_settings() -> tuple[PostgresSettings, str]:
@@ -136,7 +136,7 @@ def fresh_database(pg_server: PostgresSettings):
 @pytest.fixture()
 def metrics_db(fresh_database):
     """A fresh database holding the metrics store's schema (``investor_metrics``)."""
-    from include.db import apply_metrics_schema
+    from include.investor_metrics.db import apply_metrics_schema
 
     conn = connect(fresh_database)
     apply_metrics_schema(conn)

@@ -18,10 +18,11 @@ import pendulum
 import pytest
 
 from dev.demo_data import generator
-from include import alerts, archive, extract, metrics, store
-from include.config import ConfigError
-from include.db import connect
-from include.period import calendar_offset, iso_utc, weekly_period
+from include.investor_metrics.db import connect
+from include.investor_metrics.period import calendar_offset, iso_utc, weekly_period
+from include.investor_metrics.settings import ConfigError
+from include.investor_metrics.weekly import alerts, archive, extract, metrics
+from include.investor_metrics.weekly import snapshots as store
 
 END = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)
 END_ISO = "2026-11-22T09:00:00Z"
@@ -292,7 +293,7 @@ def test_importing_the_module_reads_no_variable(monkeypatch):
         raise AssertionError("Variable.get called at import time")
 
     monkeypatch.setattr(Variable, "get", refuse)
-    # A separate copy of the module (include.alerts itself stays as other tests imported it).
+    # A separate copy of the module (include.investor_metrics.weekly.alerts itself stays as other tests imported it).
     spec = importlib.util.spec_from_file_location("alerts_import_check", alerts.__file__)
     fresh = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, fresh)  # dataclasses look their module up

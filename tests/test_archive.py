@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from include import archive, store
-from include.db import apply_metrics_schema, connect
+from include.investor_metrics.db import apply_metrics_schema, connect
+from include.investor_metrics.weekly import archive
+from include.investor_metrics.weekly import snapshots as store
 
 
 def _snapshot(end: datetime, period_type: str = "backfill", mrr: float = 100.0) -> dict:
@@ -226,7 +227,7 @@ def test_archive_files_and_folders_are_not_world_readable(tmp_path, monkeypatch)
 
 
 def test_old_staging_folders_are_cleaned_never_the_running_ones(tmp_path, monkeypatch):
-    from include import pipeline
+    from include.investor_metrics.weekly import tasks as pipeline
 
     monkeypatch.setenv("INVESTOR_STAGING_DIR", str(tmp_path))
     context = {"dag_run": type("R", (), {"run_id": "scheduled__now", "dag_id": "investor_metrics"})()}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from dev.bench import weekly as bench
-from include import pipeline
+from include.investor_metrics.weekly import tasks as pipeline
 
 SHAPE = {
     "extract_business_data": {"upstream": []},

@@ -20,7 +20,7 @@ so the manual run is the only one.
 
 The assertions: every task instance's ``hostname`` (read through the REST API) is the worker's;
 the worker preloaded the pipeline's libraries before forking its pool (``[celery]
-celery_config_options`` = ``include.celery_config.CELERY_CONFIG``, as in docker-compose.yaml: its
+celery_config_options`` = ``include.investor_metrics.runtime.celery_config.CELERY_CONFIG``, as in docker-compose.yaml: its
 log says so, the other processes' logs do not, and ``validate_data``'s log says Great Expectations
 was already imported when the task started); and the snapshot equals the LocalExecutor reference's
 for the same week except ``generated_at``.
@@ -69,7 +69,7 @@ RUN_MARKER_ENV = "CFX_CELERY_TEST_RUN"
 # A run holds this key (plus its token) in the Redis database while it uses it.
 BROKER_LOCK_PREFIX = "cfx-celery-test:running:"
 # What docker-compose.yaml sets for every Airflow container: the worker preloads the modules.
-CELERY_CONFIG_OPTIONS = "include.celery_config.CELERY_CONFIG"
+CELERY_CONFIG_OPTIONS = "include.investor_metrics.runtime.celery_config.CELERY_CONFIG"
 
 
 def worker_hostname() -> str:
@@ -224,8 +224,8 @@ def celery_stack(pg_server, tmp_path_factory):
     from dev.demo_data import generator
     from dev.stack import smtp_sink
     from dev.stack.airflow_api import AirflowClient
-    from include.config import PostgresSettings
-    from include.db import connect
+    from include.investor_metrics.db import connect
+    from include.investor_metrics.settings import PostgresSettings
 
     broker = _redis()
     base = tmp_path_factory.mktemp("celery")
@@ -278,7 +278,7 @@ def celery_stack(pg_server, tmp_path_factory):
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata.sqlalchemy_url(),
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
             # as docker-compose.yaml: Airflow's Celery config, plus the worker preloading the
-            # pipeline's libraries before its pool is forked (include/celery_config.py)
+            # pipeline's libraries before its pool is forked (include/investor_metrics/runtime/celery_config.py)
             "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": CELERY_CONFIG_OPTIONS,
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
             "AIRFLOW__API__BASE_URL": api_url,
@@ -396,7 +396,7 @@ def _task_log(stack, run_id: str, task_id: str) -> str:
 
 def _local_executor_snapshot(stack, tmp_path, monkeypatch) -> dict:
     """The same week through ``dag.test()`` in this process, from an empty metrics store."""
-    from include.db import connect
+    from include.investor_metrics.db import connect
 
     source = stack["source"]
     conn = connect(source)
@@ -459,8 +459,8 @@ def test_weekly_dag_runs_on_the_celery_worker_with_the_local_executors_snapshot(
     assert all(tis[t]["hostname"] in ("", None) for t in emails)
 
     # the worker imported the pipeline's libraries before forking its pool (worker_init signal of
-    # include.celery_config), so the task processes started with them: validate_data says so
-    from include.executor import preload_modules
+    # include.investor_metrics.runtime.celery_config), so the task processes started with them: validate_data says so
+    from include.investor_metrics.runtime.executor import preload_modules
 
     expected = len(preload_modules({}))
     worker_log = (celery_stack["base"] / "logs" / "celery-worker.log").read_text(errors="replace")

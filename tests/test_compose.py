@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from include.config import PostgresSettings
-from include.db import connect
+from include.investor_metrics.db import connect
+from include.investor_metrics.settings import PostgresSettings
 from tests.conftest import PROJECT_ROOT
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yaml"

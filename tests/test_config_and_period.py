@@ -9,8 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from include import config, period
-from include.period import calendar_offset, parse_period_end, period_for_run, weekly_period
+from include.investor_metrics import period
+from include.investor_metrics import settings as config
+from include.investor_metrics.period import calendar_offset, parse_period_end, period_for_run, weekly_period
 
 UTC = timezone.utc
 
@@ -129,7 +130,7 @@ def _context(run_after: datetime, period_end: str | None = None, run_type: str =
 
 
 def test_run_period_of_a_manual_run_is_to_the_second():
-    from include import pipeline
+    from include.investor_metrics.weekly import tasks as pipeline
 
     run_after = datetime(2026, 11, 25, 12, 30, 7, 999999, tzinfo=UTC)
     assert pipeline.run_period(_context(run_after)).end == datetime(2026, 11, 25, 12, 30, 7, tzinfo=UTC)
@@ -146,7 +147,7 @@ def test_a_future_period_end_fails_the_run_at_once_naming_the_parameter(period_e
     no retries, before anything is computed (every task asks run_period first)."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from include import pipeline
+    from include.investor_metrics.weekly import tasks as pipeline
 
     context = _context(datetime(2026, 11, 25, 12, 30, tzinfo=UTC), period_end)
     if not refused:
@@ -164,7 +165,7 @@ def test_a_future_period_end_fails_the_run_at_once_naming_the_parameter(period_e
 def test_a_malformed_or_out_of_range_period_end_fails_the_run_at_once(period_end):
     from airflow.sdk.exceptions import AirflowFailException
 
-    from include import pipeline
+    from include.investor_metrics.weekly import tasks as pipeline
 
     with pytest.raises(AirflowFailException, match="period_end"):
         pipeline.run_period(_context(datetime(2026, 11, 25, 12, 30, tzinfo=UTC), period_end))

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from include import config
+from include.investor_metrics import settings as config
 
 # (setting, value, how it is read, words the message must hold)
 MALFORMED = [
@@ -88,7 +88,7 @@ def _context():
 def test_validate_data_fails_without_retries_on_a_malformed_setting(monkeypatch, name, value):
     from airflow.sdk.exceptions import AirflowFailException
 
-    from include import pipeline
+    from include.investor_metrics.weekly import tasks as pipeline
 
     monkeypatch.setenv("INVESTOR_TIMEZONE", "UTC")
     monkeypatch.setenv("DB_HOST", "127.0.0.1")

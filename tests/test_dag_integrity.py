@@ -80,10 +80,10 @@ def test_bad_input_fails_at_once_and_outages_retry(dagbag):
     import psycopg2
     from airflow.sdk.definitions.retry_policy import RetryAction
 
-    from include.config import ConfigError
-    from include.metrics import MoneyRangeError
-    from include.notify import EmailDeliveryError
-    from include.validate import DataValidationError
+    from include.investor_metrics.mail.send import EmailDeliveryError
+    from include.investor_metrics.settings import ConfigError
+    from include.investor_metrics.validation.runner import DataValidationError
+    from include.investor_metrics.weekly.metrics import MoneyRangeError
 
     for dag_id, dag in dagbag.dags.items():
         for task in dag.tasks:

@@ -20,10 +20,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from dev.stack import smtp_sink
-from include import email_report, notify
-from include.config import ConfigError
-from include.db import connect
-from include.email_report import (
+from include.investor_metrics.db import connect
+from include.investor_metrics.mail import message as email_report
+from include.investor_metrics.mail import send as notify
+from include.investor_metrics.mail.message import (
     BAD,
     GOOD,
     KIND_ALERT,
@@ -34,6 +34,7 @@ from include.email_report import (
     build_weekly_summary,
     weekly_summary_key,
 )
+from include.investor_metrics.settings import ConfigError
 from tests.conftest import free_port
 
 SENDER = "investors@chatterfix.example"

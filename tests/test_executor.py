@@ -1,4 +1,4 @@
-"""include/executor.py: the LocalExecutor that imports the pipeline's libraries before forking."""
+"""include/investor_metrics/runtime/executor.py: the LocalExecutor that imports the pipeline's libraries before forking."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import subprocess
 import sys
 import textwrap
 
-from include.executor import DEFAULT_PRELOAD_MODULES, preload, preload_modules
+from include.investor_metrics.runtime.executor import DEFAULT_PRELOAD_MODULES, preload, preload_modules
 from tests.conftest import PROJECT_ROOT
 
 
 def test_module_list_from_environment():
     assert preload_modules({}) == DEFAULT_PRELOAD_MODULES
     assert preload_modules({"INVESTOR_PRELOAD_MODULES": ""}) == ()
-    assert preload_modules({"INVESTOR_PRELOAD_MODULES": " json , include.period,"}) == ("json", "include.period")
+    assert preload_modules({"INVESTOR_PRELOAD_MODULES": " json , include.investor_metrics.period,"}) == ("json", "include.investor_metrics.period")
 
 
 def test_project_modules_are_not_preloaded():
@@ -25,7 +25,7 @@ def test_project_modules_are_not_preloaded():
 
 def test_default_list_names_importable_modules():
     # The scheduler would log a warning for each one that is not: keep the list true.
-    script = ("from include.executor import preload, DEFAULT_PRELOAD_MODULES; import json; "
+    script = ("from include.investor_metrics.runtime.executor import preload, DEFAULT_PRELOAD_MODULES; import json; "
               "print(json.dumps(preload(DEFAULT_PRELOAD_MODULES)))")
     out = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True,
                          timeout=300, check=True).stdout
@@ -47,7 +47,7 @@ def test_workers_are_forked_after_the_preload(tmp_path):
     script = textwrap.dedent("""
         import json, multiprocessing, os, sys
         os.environ["INVESTOR_PRELOAD_MODULES"] = "dev.demo_data.generator"
-        from include.executor import PreloadingLocalExecutor
+        from include.investor_metrics.runtime.executor import PreloadingLocalExecutor
 
         def probe(queue):
             queue.put("dev.demo_data.generator" in sys.modules)

@@ -1,4 +1,4 @@
-"""The extracts (include/extract.py) against a real PostgreSQL, on hand-made rows.
+"""The extracts (include/investor_metrics/weekly/extract.py) against a real PostgreSQL, on hand-made rows.
 
 Boundaries are half-open [a, b): a row exactly at a window's start is in, one exactly at its end
 is out. Offsets are calendar offsets in the period's time zone, checked across both DST changes
@@ -15,16 +15,16 @@ import pandas as pd
 import pytest
 from psycopg2 import sql
 
-from include.db import apply_metrics_schema, apply_source_schema, connect
-from include.extract import (
+from include.investor_metrics.db import apply_metrics_schema, apply_source_schema, connect
+from include.investor_metrics.period import weekly_period
+from include.investor_metrics.weekly.extract import (
     extract_ai_metrics,
     extract_business_data,
     extract_health_checks,
     read_frames,
     write_frames,
 )
-from include.metrics import build_snapshot
-from include.period import weekly_period
+from include.investor_metrics.weekly.metrics import build_snapshot
 
 UTC = timezone.utc
 SECOND = timedelta(seconds=1)

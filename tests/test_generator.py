@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from dev.demo_data import generator
-from include.config import PostgresSettings
-from include.db import apply_source_schema, connect
+from include.investor_metrics.db import apply_source_schema, connect
+from include.investor_metrics.settings import PostgresSettings
 
 END = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
 START = END - timedelta(days=730)

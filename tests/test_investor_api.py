@@ -4,8 +4,8 @@ The app is ``airflow.api_fastapi.app.create_app()`` with the project's plugins (
 AIRFLOW_HOME, its metadata migrated, the DAGs serialized), driven with FastAPI's TestClient.
 Users are SimpleAuthManager's (``admin`` admin, ``viewer`` viewer, ``outsider`` a viewer whom the
 auth manager refuses the investor_metrics DAG); tokens come from ``POST /auth/token``. The metrics
-store is a fresh database of the test PostgreSQL, filled through ``include.store.publish`` and
-``include.alerts.upsert_alerts``. The pure parts of ``include/investor_queries.py`` are tested
+store is a fresh database of the test PostgreSQL, filled through ``include.investor_metrics.weekly.snapshots.publish`` and
+``include.investor_metrics.weekly.alerts.upsert_alerts``. The pure parts of ``include/investor_metrics/api/queries.py`` are tested
 without a server at the end.
 """
 
@@ -22,9 +22,11 @@ from types import SimpleNamespace
 import pytest
 
 from dev.stack.devstack import airflow_argv
-from include import alerts, investor_queries, store
-from include.config import ConfigError, PostgresSettings
-from include.db import apply_metrics_schema, connect
+from include.investor_metrics.api import queries as investor_queries
+from include.investor_metrics.db import apply_metrics_schema, connect
+from include.investor_metrics.settings import ConfigError, PostgresSettings
+from include.investor_metrics.weekly import alerts
+from include.investor_metrics.weekly import snapshots as store
 from tests.conftest import PROJECT_ROOT
 
 # The TestClient of this FastAPI warns that Starlette prefers httpx2: not our concern here.
@@ -195,7 +197,7 @@ def api(metrics_db, tmp_path_factory):
         from airflow.api_fastapi.app import create_app, get_auth_manager, purge_cached_app
         from fastapi.testclient import TestClient
 
-        from include import investor_api
+        from include.investor_metrics.api import app as investor_api
 
         purge_cached_app()
         investor_api.app.state.store.reset()
@@ -282,7 +284,7 @@ def test_reading_needs_read_access_to_the_dag(api):
 def test_the_access_check_is_the_same_when_it_runs_in_the_thread_pool(api, monkeypatch):
     """With an auth manager that may block (anything but SimpleAuthManager) the check runs in the
     thread pool: same answers."""
-    from include import investor_api
+    from include.investor_metrics.api import app as investor_api
 
     assert investor_api._decides_in_memory()  # the test session's SimpleAuthManager: inline
     monkeypatch.setattr(investor_api, "_decides_in_memory", lambda: False)
@@ -341,7 +343,7 @@ def test_the_stored_snapshot_text_is_the_body(api):
 
 
 def test_a_client_that_accepts_gzip_gets_the_same_body_compressed(api, monkeypatch):
-    from include import investor_api
+    from include.investor_metrics.api import app as investor_api
 
     plain = api.client.get("/api/investor/metrics", headers={**bearer(api), "Accept-Encoding": "identity"})
     for _ in range(2):  # the second answer comes from the compressed-body cache
@@ -614,7 +616,7 @@ def test_a_collect_now_report_is_found_by_its_own_period_end(api, store_elsewher
     """A manual run without period_end (the page's button, the UI trigger): its period, decided
     by the pipeline from a trigger time with microseconds, is stored and found again by the
     snapshot's own ``period.end``; its alerts are found by the e-mail task's query."""
-    from include import pipeline
+    from include.investor_metrics.weekly import tasks as pipeline
 
     run_after = datetime(2026, 11, 26, 8, 15, 42, 987654, tzinfo=UTC)
     context = {"dag_run": SimpleNamespace(run_type="manual", data_interval_end=run_after, run_after=run_after,
@@ -682,7 +684,7 @@ def test_a_same_origin_json_collect_with_the_cookie_is_accepted(api):
 @pytest.fixture()
 def store_elsewhere(api):
     """Point the API at another metrics database (the pool re-reads the settings), then back."""
-    from include import investor_api
+    from include.investor_metrics.api import app as investor_api
 
     def point_at(env: dict[str, str]):
         for key, value in env.items():
@@ -773,7 +775,7 @@ def test_the_openapi_document_needs_read_access_to_the_dag(api):
 
 
 def test_the_openapi_document_describes_each_parameter_exactly(api):
-    from include.period import INSTANT_PATTERN
+    from include.investor_metrics.period import INSTANT_PATTERN
 
     doc = api.client.get("/api/investor/openapi.json", headers=bearer(api)).json()
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from dev.demo_data import generator
-from include.config import PostgresSettings
+from include.investor_metrics.settings import PostgresSettings
 from tests.conftest import demo_stack
 from tests.test_investor_api import LATEST_END, XSS_TITLE, fill_store, fixture_alerts, fixture_snapshots
 

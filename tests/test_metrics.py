@@ -1,4 +1,4 @@
-"""Metric definitions (include/metrics.py) on hand-made frames; no database.
+"""Metric definitions (include/investor_metrics/weekly/metrics.py) on hand-made frames; no database.
 
 Every expected number is worked out by hand in a comment. MRR is in twelfths of a cent:
 a monthly plan of N cents is 12·N twelfths, a yearly plan of N cents is N twelfths, and
@@ -16,8 +16,9 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from include import metrics
-from include.metrics import (
+from include.investor_metrics.period import weekly_period
+from include.investor_metrics.weekly import metrics
+from include.investor_metrics.weekly.metrics import (
     MrrMovements,
     build_snapshot,
     churn_risk,
@@ -27,7 +28,6 @@ from include.metrics import (
     system_health,
     system_status,
 )
-from include.period import weekly_period
 
 UTC = timezone.utc
 END = datetime(2026, 11, 22, 9, tzinfo=UTC)

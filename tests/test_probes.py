@@ -22,10 +22,11 @@ from types import SimpleNamespace
 import pytest
 
 from dev.stack import smtp_sink
-from include import alerts, probes
-from include.config import ConfigError
-from include.db import connect
-from include.period import weekly_period
+from include.investor_metrics.db import connect
+from include.investor_metrics.health import probes
+from include.investor_metrics.period import weekly_period
+from include.investor_metrics.settings import ConfigError
+from include.investor_metrics.weekly import alerts
 from tests.conftest import PROJECT_ROOT, free_port
 
 SENDER = "metrics@chatterfix.example"
@@ -265,7 +266,7 @@ def task_context(logical_date: datetime) -> dict:
 
 def test_no_configured_service_is_nothing_to_probe(env, caplog):
     now = datetime.now(timezone.utc)
-    caplog.set_level("INFO", logger="include.probes")
+    caplog.set_level("INFO", logger="include.investor_metrics.health.probes")
     summary = probes.run_probe_round(task_context(now))
     assert summary == {"checked_at": iso(probes.probe_round(now)), "services": [], "failed": []}
     assert "no service to probe" in caplog.text
@@ -450,7 +451,7 @@ def test_an_smtp_failure_fails_the_round_and_the_retry_sends_the_alert_once(env,
     for i in (0, 1):
         play_round(metrics_conn, services, i)
     monkeypatch.setenv("SMTP_PORT", str(free_port()))  # nothing listens there
-    from include.notify import EmailDeliveryError
+    from include.investor_metrics.mail.send import EmailDeliveryError
 
     with pytest.raises(EmailDeliveryError):
         play_round(metrics_conn, services, 2)
@@ -542,7 +543,7 @@ def test_the_dag_probes_and_raises_the_incident(env, service, airflow_db, monkey
 def test_weekly_uptime_of_a_probed_week_matches_the_definition(env, service, metrics_conn):
     """A week of probe rounds with a known pattern; the weekly extract + metric give the uptime
     computed by hand: ok checks / all checks in [start, end), per service and overall."""
-    from include import extract, metrics
+    from include.investor_metrics.weekly import extract, metrics
 
     end = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)
     period = weekly_period(end, "UTC")

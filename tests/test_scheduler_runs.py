@@ -17,8 +17,8 @@ from urllib.parse import quote
 import pytest
 
 from dev.demo_data import generator
-from include.config import PostgresSettings
-from include.db import connect
+from include.investor_metrics.db import connect
+from include.investor_metrics.settings import PostgresSettings
 from tests.conftest import demo_stack
 
 pytestmark = pytest.mark.stack
@@ -80,9 +80,9 @@ def test_backfill_manual_and_reprocess_through_the_scheduler(stack):
         assert states["archive_snapshot"][0] == "success"
 
     # The executor imported the pipeline's libraries before forking: every validate_data task
-    # process found Great Expectations already there (include/executor.py).
+    # process found Great Expectations already there (include/investor_metrics/runtime/executor.py).
     scheduler_log = (stack["state"] / "logs" / "scheduler.log").read_text(errors="replace")
-    from include.executor import DEFAULT_PRELOAD_MODULES
+    from include.investor_metrics.runtime.executor import DEFAULT_PRELOAD_MODULES
 
     n = len(DEFAULT_PRELOAD_MODULES)
     assert f"Preloaded {n} of {n} modules" in scheduler_log

@@ -1,4 +1,4 @@
-"""The validation step (include/validate.py) against a real PostgreSQL, on hand-made rows.
+"""The validation step (include/investor_metrics/validation/runner.py) against a real PostgreSQL, on hand-made rows.
 
 The period is the week [2026-11-15 09:00, 2026-11-22 09:00) UTC. The clean dataset below breaks
 no rule; each rule case adds exactly N bad rows (ids >= 900000) to it, checks that the validation
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from include.config import PostgresSettings
-from include.db import apply_metrics_schema, apply_source_schema, connect
-from include.period import weekly_period
-from include.validate import (
+from include.investor_metrics.db import apply_metrics_schema, apply_source_schema, connect
+from include.investor_metrics.period import weekly_period
+from include.investor_metrics.settings import PostgresSettings
+from include.investor_metrics.validation.runner import (
     HEALTH_TABLE,
     SOURCE_TABLES,
     DataValidationError,
@@ -374,7 +374,7 @@ def test_a_passing_period_fetches_no_samples_and_no_duplicate_counts(shared_clea
 
 
 def test_screening_sql_has_a_predicate_for_every_kind_of_check():
-    from include.validate import Check, _screening_query
+    from include.investor_metrics.validation.runner import Check, _screening_query
 
     checks = [
         Check("t", "id", "id unique", "ExpectColumnValuesToBeUnique", {"column": "id"}),
@@ -644,7 +644,7 @@ def test_report_of_a_failing_period_has_one_result_per_asset_with_the_counts(wit
 
 
 def test_data_docs_templates_are_compiled_once_into_the_bytecode_cache(shared_clean_db, tmp_path, monkeypatch):
-    from include import gx_docs
+    from include.investor_metrics.validation import data_docs as gx_docs
 
     cache = tmp_path / "jinja"
     monkeypatch.setenv(gx_docs.CACHE_DIR_ENV, str(cache))
@@ -667,7 +667,7 @@ def test_data_docs_templates_are_compiled_once_into_the_bytecode_cache(shared_cl
 
 
 def test_data_docs_without_a_usable_cache_directory_are_still_written(shared_clean_db, tmp_path, monkeypatch, caplog):
-    from include import gx_docs
+    from include.investor_metrics.validation import data_docs as gx_docs
 
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("")
@@ -701,7 +701,7 @@ def test_the_data_docs_are_not_world_readable(shared_clean_db, tmp_path):
 
 
 def test_require_source_schema_for_a_step_that_reads_before_the_validation(clean_db):
-    from include.validate import require_source_schema
+    from include.investor_metrics.validation.runner import require_source_schema
 
     url = clean_db.sqlalchemy_url()
     require_source_schema(url)  # the contract's schema: nothing raised

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from dev.demo_data import generator
-from include.config import PostgresSettings
-from include.db import connect
+from include.investor_metrics.db import connect
+from include.investor_metrics.settings import PostgresSettings
 from tests.conftest import PROJECT_ROOT, free_port
 
 END = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)

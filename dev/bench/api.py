@@ -41,7 +41,7 @@ What it does, in order:
 1. PostgreSQL: the server ``dev.bench`` uses (``DB_HOST``/``DB_*``, else 127.0.0.1:5432, else
    the embedded one). Fresh databases ``cfx_bench_api`` (metrics store) and ``cfx_bench_api_af``
    (Airflow's metadata) are created; the metrics schema is applied and ``--snapshots`` weekly
-   snapshots (a real snapshot's structure) are published with ``include.store.publish``.
+   snapshots (a real snapshot's structure) are published with ``include.investor_metrics.weekly.snapshots.publish``.
 2. The stack: ``python -m dev.stack.devstack up`` with ``DEMO_SKIP_PIPELINE=1``, free ports and a
    temporary ``CFX_STATE_DIR`` (API server, scheduler, DAG processor, triggerer, as deployed);
    ``--api-workers N`` sets ``[api] workers`` (default: the run command's, ``dev/stack/devstack.py``).
@@ -81,7 +81,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from dev.stack.devstack import api_server_workers, isolated_env
-from include.config import PROJECT_ROOT, PostgresSettings
+from include.investor_metrics.settings import PROJECT_ROOT, PostgresSettings
 
 ROUTES = {
     "metrics": "/api/investor/metrics",
@@ -203,8 +203,8 @@ def snapshots(count: int) -> list[tuple[dict, datetime, datetime]]:
 
 def prepare_database(server, count: int) -> PostgresSettings:
     from dev.bench import common as bench
-    from include import store
-    from include.db import apply_metrics_schema, connect
+    from include.investor_metrics.db import apply_metrics_schema, connect
+    from include.investor_metrics.weekly import snapshots as store
 
     for name in (DB_NAME, AF_DB_NAME):
         bench.drop_database(server, name)

@@ -41,7 +41,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from include.config import PROJECT_ROOT
+from include.investor_metrics.settings import PROJECT_ROOT
 
 DAG_ID = "investor_metrics"
 NOOP_DAG_ID = "investor_metrics_backfill_floor"
@@ -60,7 +60,7 @@ import pendulum
 from airflow.sdk import DAG, Param, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from include import config
+from include.investor_metrics import settings as config
 
 SHAPE = {shape!r}
 TIMEZONE = config.investor_timezone()

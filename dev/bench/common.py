@@ -14,7 +14,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from include.config import PROJECT_ROOT, ConfigError, PostgresSettings, postgres_settings_from_env
+from include.investor_metrics.settings import (
+    PROJECT_ROOT,
+    ConfigError,
+    PostgresSettings,
+    postgres_settings_from_env,
+)
 
 EMBEDDED_DATADIR = PROJECT_ROOT / ".local" / "bench-pgdata"
 EXTRACT_TASKS = ("extract_business_data", "extract_ai_metrics", "extract_health_checks")
@@ -62,7 +67,7 @@ def find_server() -> Server:
 
 
 def _admin_connect(server: Server):
-    from include.db import connect
+    from include.investor_metrics.db import connect
 
     try:
         conn = connect(server.settings)

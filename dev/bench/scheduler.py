@@ -27,7 +27,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from include.config import PROJECT_ROOT
+from include.investor_metrics.settings import PROJECT_ROOT
 
 AF_DB_NAME = "cfx_bench_sched_af"
 RUN_TIMEOUT_S = 30 * 60

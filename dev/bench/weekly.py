@@ -24,7 +24,7 @@ What it does, in order:
 3. The period: the last complete week of the data, [end − 7 days, end), run as a manual run with
    ``period_end`` = end, ``INVESTOR_TIMEZONE`` = UTC, no health-check services configured.
 4. **Data floor**: the SQL the run reads its data with, run directly with psycopg2, results
-   fetched: the extract files (``include/sql/extract_*.sql``) with the extract step's bind values,
+   fetched: the extract files (``include/investor_metrics/sql/extract_*.sql``) with the extract step's bind values,
    and the alert step's churn history of the 8 prior weeks; one warm-up round, then the median of
    ``--floor-rounds``. The validation's SQL is isolated the same way: every statement GX sends in
    the ``validate_data`` step is captured (SQLAlchemy cursor events, the exact text psycopg2 sent)
@@ -33,7 +33,7 @@ What it does, in order:
    cache in the workspace (``PYTHONPYCACHEPREFIX``), as a deployed worker has compiled bytecode;
    ``--no-bytecode-cache`` keeps the environment's setting (``PYTHONDONTWRITEBYTECODE=1`` makes
    every process compile its imports from source: Airflow, pandas and GX take seconds more).
-6. **Peak memory**: each task's ``include.pipeline`` function in its own subprocess (with the
+6. **Peak memory**: each task's ``include.investor_metrics.weekly.tasks`` function in its own subprocess (with the
    Airflow SDK loaded, as in a task), in the DAG's order, with a stand-in context (a manual
    dag_run); frames pass through the staging folder as in the DAG; ``VmHWM`` (the process's own
    high-water mark; not ``ru_maxrss``, which Linux carries over from the parent), nothing
@@ -46,7 +46,7 @@ What it does, in order:
    task in one process: the in-process view, shown but not judged.
 8. **Through the scheduler** (``dev/bench/scheduler.py``; the ratio the target is judged on,
    as issue 3 puts the floor "on the same executor"): ``make demo``'s stack (scheduler with the
-   executor it deploys, ``include.executor.PreloadingLocalExecutor``; every task its own process)
+   executor it deploys, ``include.investor_metrics.runtime.executor.PreloadingLocalExecutor``; every task its own process)
    on a fresh metadata database, both DAGs in a temporary DAGs folder, ``--sched-runs`` manual
    runs of each, interleaved, after a warm-up; a run's time is Airflow's own start → end.
 
@@ -93,7 +93,7 @@ from dev.bench.common import (
     say,
     stop_embedded,
 )
-from include.config import PROJECT_ROOT, PostgresSettings
+from include.investor_metrics.settings import PROJECT_ROOT, PostgresSettings
 
 END = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)  # a Sunday 09:00 UTC: the data's last instant
 END_ISO = "2026-11-22T09:00:00Z"
@@ -191,7 +191,7 @@ def load_dataset(server: Server, scale: str) -> tuple[float, bool]:
 
 # ================================================================================== the period
 def bench_period():
-    from include.period import period_for_run
+    from include.investor_metrics.period import period_for_run
 
     return period_for_run(run_type="manual", tz="UTC", period_end_param=END_ISO)
 
@@ -202,16 +202,16 @@ def extract_queries(period, tasks) -> list[tuple[str, str, str, dict]]:
     DAG's order. The customer-history query's ids come from the subscriptions result (filled in
     when it runs). ``evaluate_alerts`` reads the churn of the 8 weeks before the period: stored
     snapshots, and for the weeks without one the subscriptions extract over their span (as
-    ``include.alerts.previous_churned_customers`` does; the bench database stores none of them)."""
-    from include.extract import period_bounds
+    ``include.investor_metrics.weekly.alerts.previous_churned_customers`` does; the bench database stores none of them)."""
+    from include.investor_metrics.weekly.extract import period_bounds
 
     bounds = period_bounds(period)
     history = []
     if ALERTS_TASK in tasks:
         import pendulum
 
-        from include import alerts
-        from include.period import Period, calendar_offset, weekly_period
+        from include.investor_metrics.period import Period, calendar_offset, weekly_period
+        from include.investor_metrics.weekly import alerts
 
         weeks = getattr(alerts, "CHURN_SPIKE_WEEKS", 8)
         ends = [calendar_offset(period.end, pendulum.timezone(period.tz), days=7 * k) for k in range(weeks, 0, -1)]
@@ -235,7 +235,7 @@ def extract_queries(period, tasks) -> list[tuple[str, str, str, dict]]:
 
 def measure_data_floor(settings: PostgresSettings, period, rounds: int, tasks) -> dict:
     """Median seconds per extract query (execute + fetch all), after one warm-up round."""
-    from include.db import connect, read_sql
+    from include.investor_metrics.db import connect, read_sql
 
     queries = extract_queries(period, tasks)
     times: dict[str, list[float]] = {label: [] for _t, label, _f, _b in queries}
@@ -280,7 +280,7 @@ def measure_data_floor(settings: PostgresSettings, period, rounds: int, tasks) -
 
 def replay_validation_sql(settings: PostgresSettings, statements: list[dict], rounds: int) -> dict:
     """Re-run the statements GX sent, directly (execute + fetch), in one rolled-back transaction."""
-    from include.db import connect
+    from include.investor_metrics.db import connect
 
     totals: list[float] = []
     errors: list[str] = []
@@ -549,20 +549,20 @@ def _capture_sql(statements: list[dict]) -> None:
 
 
 def step_main(task: str, work: Path, profile: bool) -> int:
-    """One task's pipeline function, as the DAG calls it: ``include.pipeline.<task id>(context,
+    """One task's pipeline function, as the DAG calls it: ``include.investor_metrics.weekly.tasks.<task id>(context,
     *results of the upstream tasks the DAG passes in)`` (the DAG file is thin: each task calls the
     pipeline function of its name), in a process that, like a task's, has the Airflow SDK loaded."""
     import logging
 
     import airflow.sdk  # noqa: F401 - every task process has it: part of a task's memory
 
-    from include import pipeline
+    from include.investor_metrics.weekly import tasks as pipeline
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     shape = {t["task_id"]: t for t in json.loads((work / "shape.json").read_text())}
     function = getattr(pipeline, task, None)
     if function is None:
-        raise BenchError(f"include.pipeline has no function {task}() for the DAG task {task}")
+        raise BenchError(f"include.investor_metrics.weekly.tasks has no function {task}() for the DAG task {task}")
     inputs = [json.loads((work / f"{t}.result.json").read_text())["value"] for t in shape[task]["args"]]
     pushed: dict = {}
     context = stand_in_context(task, _downstream(shape, task), pushed)

@@ -3,8 +3,8 @@
 What it writes (one database, the one ``settings`` or ``--dsn`` points at):
 
 - ``customers``, ``subscriptions``, ``leads``, ``nps_responses``, ``usage_events``, ``ai_requests``
-  (created with ``include.db.apply_source_schema``);
-- ``investor_metrics.service_health_checks`` (created with ``include.db.apply_metrics_schema``);
+  (created with ``include.investor_metrics.db.apply_source_schema``);
+- ``investor_metrics.service_health_checks`` (created with ``include.investor_metrics.db.apply_metrics_schema``);
 - ``investor_metrics.demo_dataset``: one row saying which dataset is loaded (created here).
 
 Determinism: every row is a function of ``(scale, seed, end, span_days, outage_week,
@@ -70,8 +70,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 
-from include.config import PostgresSettings, postgres_settings_from_env
-from include.db import apply_metrics_schema, apply_source_schema, connect
+from include.investor_metrics.db import apply_metrics_schema, apply_source_schema, connect
+from include.investor_metrics.settings import PostgresSettings, postgres_settings_from_env
 
 log = logging.getLogger(__name__)
 
@@ -1262,7 +1262,7 @@ def settings_from_dsn(dsn: str) -> PostgresSettings:
 
 
 def _parse_end(raw: str) -> datetime:
-    from include.period import parse_period_end
+    from include.investor_metrics.period import parse_period_end
 
     try:
         return parse_period_end(raw)

@@ -33,7 +33,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from dev.stack import embedded_pg
-from include.config import PROJECT_ROOT, ConfigError, PostgresSettings, postgres_settings_from_env
+from include.investor_metrics.settings import (
+    PROJECT_ROOT,
+    ConfigError,
+    PostgresSettings,
+    postgres_settings_from_env,
+)
 
 AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 ADMIN_USER = "admin"
@@ -153,8 +158,8 @@ class Stack:
                 "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
                 "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                # LocalExecutor whose task processes inherit pandas, GX, ... (include/executor.py)
-                "AIRFLOW__CORE__EXECUTOR": "include.executor.PreloadingLocalExecutor",
+                # LocalExecutor whose task processes inherit pandas, GX, ... (include/investor_metrics/runtime/executor.py)
+                "AIRFLOW__CORE__EXECUTOR": "include.investor_metrics.runtime.executor.PreloadingLocalExecutor",
                 "AIRFLOW__CORE__FERNET_KEY": sec["fernet_key"],
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.airflow_home / "passwords.json"),
@@ -297,7 +302,7 @@ def _has_live_members(pgid: int) -> bool:
 
 
 def _ensure_database(server: PostgresSettings, name: str) -> None:
-    from include.db import connect
+    from include.investor_metrics.db import connect
 
     admin = connect(PostgresSettings(server.host, server.port, "postgres", server.user, server.password))
     admin.autocommit = True
@@ -311,7 +316,7 @@ def _ensure_database(server: PostgresSettings, name: str) -> None:
 
 
 def _demo_loaded(settings: PostgresSettings) -> bool:
-    from include.db import connect
+    from include.investor_metrics.db import connect
 
     conn = connect(settings)
     try:
@@ -364,7 +369,7 @@ def up(stack: Stack, *, reload_data: bool = False) -> None:
     # 2. Source schema and demo data
     if reload_data or not _demo_loaded(src):
         from dev.demo_data import generator
-        from include.db import apply_metrics_schema, apply_source_schema, connect
+        from include.investor_metrics.db import apply_metrics_schema, apply_source_schema, connect
 
         conn = connect(src)
         try:
@@ -447,7 +452,7 @@ def history_intervals(cron: str, tz, now: datetime, weeks: int) -> list[tuple[da
 def run_history_and_latest_week(stack: Stack, client, timeout: float = 3600) -> str:
     """Unpause the weekly DAG (the scheduler then runs the latest complete week: catchup is off),
     backfill the weeks before it through the scheduler, show progress, and summarise."""
-    from include import config
+    from include.investor_metrics import settings as config
 
     weeks = int(stack.env_in.get("DEMO_BACKFILL_WEEKS", "12"))
     client.wait_for_dag(WEEKLY_DAG)

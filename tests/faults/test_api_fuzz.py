@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from include import period
+from include.investor_metrics import period
 from tests.test_investor_api import api, bearer, metrics_db  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::pytest.PytestUnraisableExceptionWarning",

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from include.validate import DataValidationError, validate_period
+from include.investor_metrics.validation.runner import DataValidationError, validate_period
 from tests.conftest import PROJECT_ROOT
 from tests.test_validate import PERIOD, REMOVE_BAD_ROWS, _execute, _load_clean_dataset
 
@@ -147,7 +147,7 @@ def test_an_extract_refuses_a_source_off_the_contract_at_once(fresh_database, tm
 
     from airflow.sdk.exceptions import AirflowFailException
 
-    from include import pipeline
+    from include.investor_metrics.weekly import tasks as pipeline
     from tests.faults.test_publish_faults import END, make_context
 
     _load_clean_dataset(fresh_database)

@@ -27,9 +27,10 @@ from types import SimpleNamespace
 import pytest
 
 from dev.stack import smtp_sink
-from include import email_report, notify
-from include.db import connect
-from include.email_report import KIND_ALERT, KIND_WEEKLY_SUMMARY, build_alert_message
+from include.investor_metrics.db import connect
+from include.investor_metrics.mail import message as email_report
+from include.investor_metrics.mail import send as notify
+from include.investor_metrics.mail.message import KIND_ALERT, KIND_WEEKLY_SUMMARY, build_alert_message
 from tests.conftest import PROJECT_ROOT, free_port
 from tests.test_email import PERIOD_END, RECIPIENTS, SAMPLE_SNAPSHOT, SENDER, make_alert
 
@@ -216,10 +217,10 @@ def test_an_unknown_outcome_is_recorded_resent_with_the_same_message_id_and_repo
 # --------------------------------------------------------------------------- (e) kill -9 mid-send
 SENDER_PROCESS = """
 import sys
-from include import notify
-from include.db import connect
-from include.config import PostgresSettings
-from include.email_report import build_alert_message
+from include.investor_metrics.mail import send as notify
+from include.investor_metrics.db import connect
+from include.investor_metrics.settings import PostgresSettings
+from include.investor_metrics.mail.message import build_alert_message
 from tests.test_email import PERIOD_END, RECIPIENTS, SENDER, make_alert
 conn = connect(PostgresSettings(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] or None))
 message = build_alert_message(make_alert(id="a1"), recipients=RECIPIENTS, sender=SENDER, tz="UTC")
@@ -307,7 +308,8 @@ def _snapshot(end, *, period_type="weekly", uptime=99.94):
 
 def publish(conn, end, *, period_type="weekly", uptime=99.94, critical=False) -> list[dict]:
     """Store a period's snapshot and its alerts as archive_snapshot does; returns the alerts."""
-    from include import alerts, store
+    from include.investor_metrics.weekly import alerts
+    from include.investor_metrics.weekly import snapshots as store
 
     snap = _snapshot(end, period_type=period_type, uptime=uptime)
     if critical:
@@ -344,7 +346,7 @@ def summary_header(end, prefix="") -> str:
 
 
 def test_an_outage_longer_than_the_retries_is_made_good_by_the_next_run_once(server, metrics_conn):
-    from include import pipeline
+    from include.investor_metrics.weekly import tasks as pipeline
 
     week1, week2 = PERIOD_END, PERIOD_END + timedelta(days=7)
     [urgent] = publish(metrics_conn, week1, uptime=98.1)
@@ -389,7 +391,7 @@ def test_the_email_tasks_run_in_parallel_after_the_archive():
 
 
 def test_an_alert_that_fails_for_good_does_not_stop_the_summary_nor_the_other_alert(server, metrics_conn):
-    from include import pipeline
+    from include.investor_metrics.weekly import tasks as pipeline
 
     urgent = publish(metrics_conn, PERIOD_END, uptime=98.1, critical=True)
     assert len(urgent) == 2
@@ -407,7 +409,8 @@ def test_an_alert_that_fails_for_good_does_not_stop_the_summary_nor_the_other_al
 
 
 def test_notified_equals_the_send_log_after_a_mid_loop_failure_and_the_retry(server, metrics_conn):
-    from include import alerts, pipeline
+    from include.investor_metrics.weekly import alerts
+    from include.investor_metrics.weekly import tasks as pipeline
 
     first, second = publish(metrics_conn, PERIOD_END, uptime=98.1, critical=True)
     server.handler.reject_key = f"alert:{second['id']}"  # the second alert of the loop fails
@@ -431,7 +434,7 @@ def test_notified_equals_the_send_log_after_a_mid_loop_failure_and_the_retry(ser
 
 
 def test_an_on_demand_report_has_its_own_key_and_never_stands_in_for_the_week(server, metrics_conn):
-    from include import pipeline
+    from include.investor_metrics.weekly import tasks as pipeline
 
     publish(metrics_conn, PERIOD_END, period_type="on_demand")
     publish(metrics_conn, PERIOD_END)  # the scheduled week of the same end
@@ -446,7 +449,7 @@ def test_an_on_demand_report_has_its_own_key_and_never_stands_in_for_the_week(se
 
 
 def test_a_cleared_validation_run_that_fails_again_alerts_the_data_team_again(server, metrics_conn):
-    from include import pipeline
+    from include.investor_metrics.weekly import tasks as pipeline
 
     for try_number in (1, 1, 2):  # two callbacks of try 1, then the cleared run's try 2
         ctx = context(PERIOD_END, try_number=try_number)

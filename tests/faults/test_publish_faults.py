@@ -1,5 +1,5 @@
 """Publication under faults (SPEC 2, 6, 7; issue 13 points 4, 7, 9, 14): the task bodies of
-``include/pipeline.py`` (evaluate_alerts, archive_snapshot) driven with a hand-made context against
+``include/investor_metrics/weekly/tasks.py`` (evaluate_alerts, archive_snapshot) driven with a hand-made context against
 a real PostgreSQL, faults injected for real — a backend terminated with ``pg_terminate_backend``, a
 process killed with SIGKILL while it waits on the real publish lock, runs cleared and rerun, two
 runs of one period interleaved. Each test asserts the end state: the archive files equal the
@@ -28,9 +28,11 @@ if str(PROJECT_ROOT) not in sys.path:
 
 import pytest  # noqa: E402
 
-from include import alerts, archive, pipeline, store  # noqa: E402
-from include.db import apply_metrics_schema, connect  # noqa: E402
-from include.period import iso_utc, weekly_period  # noqa: E402
+from include.investor_metrics.db import apply_metrics_schema, connect  # noqa: E402
+from include.investor_metrics.period import iso_utc, weekly_period  # noqa: E402
+from include.investor_metrics.weekly import alerts, archive  # noqa: E402
+from include.investor_metrics.weekly import snapshots as store  # noqa: E402
+from include.investor_metrics.weekly import tasks as pipeline  # noqa: E402
 
 END = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)
 DAG_ID = "investor_metrics"

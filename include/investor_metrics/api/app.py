@@ -1,6 +1,6 @@
 """The investor API (SPEC section 11), mounted by ``plugins/investor_metrics_plugin.py`` at
 ``/api/investor`` inside Airflow's API server. The web layer only: what it answers is in
-``include/investor_queries.py``.
+``include/investor_metrics/api/queries.py``.
 
 =======  ==========================  ==========================================================
 method   path                        answer
@@ -26,7 +26,7 @@ CSRF: ``POST /metrics/collect`` authenticated by the session cookie (no bearer h
 same-origin JSON (``Content-Type: application/json``; ``Origin`` / ``Sec-Fetch-Site``, when the
 browser sends them, this origin): 403 otherwise.
 
-Parameters. The OpenAPI document describes each exactly (instants: ``include.period``'s
+Parameters. The OpenAPI document describes each exactly (instants: ``include.investor_metrics.period``'s
 ``INSTANT_PATTERN`` and ``format: date-time``; enums; bounds): what it allows the API accepts,
 except a ``period_end`` to collect more than 5 minutes in the future (a rule of the clock that
 JSON Schema cannot state; 422).
@@ -62,12 +62,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from include import investor_queries as queries
-from include import period as instants
+from include.investor_metrics import period as instants
+from include.investor_metrics.api import queries
 
 log = logging.getLogger(__name__)
 
-PAGE_FILE = Path(__file__).resolve().parent / "static" / "investor_page.html"
+PAGE_FILE = Path(__file__).resolve().parents[1] / "static" / "investor_page.html"
 API_DESCRIPTION = """\
 ChatterFix's weekly investor metrics (snapshots of the `investor_metrics` DAG) and alerts, served by
 the Airflow API server.
@@ -101,7 +101,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 # --------------------------------------------------------------------------- parameter schemas
 # What the OpenAPI document says of each parameter is exactly what the API accepts (a schema-driven
 # fuzzer finds no value the schema allows that the API refuses, nor the reverse). The values are
-# parsed by ``include.investor_queries`` (messages that name the parameter); these only describe them.
+# parsed by ``include.investor_metrics.api.queries`` (messages that name the parameter); these only describe them.
 INSTANT_SCHEMA = {
     "type": "string", "format": "date-time", "pattern": instants.INSTANT_PATTERN,
     "description": "ISO 8601 / RFC 3339 with seconds and a UTC offset (`Z` or `±hh:mm`), fractions of "

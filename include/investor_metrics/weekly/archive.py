@@ -24,7 +24,7 @@ import os
 import secrets
 from datetime import datetime
 
-from include.period import to_utc
+from include.investor_metrics.period import to_utc
 
 LATEST_NAME = "metrics_snapshot.json"
 ALERT_HISTORY_NAME = "alert_history.json"
@@ -103,7 +103,7 @@ def _make_private_dirs(folder: str) -> None:
 def write_period_file(location: str, snapshot: dict, period_end: datetime, *, series: str | None = None) -> str:
     """Write a period's file (``series`` default: from the snapshot's period type)."""
     if series is None:
-        from include.store import series_of
+        from include.investor_metrics.weekly.snapshots import series_of
 
         series = series_of(snapshot["period"]["type"])
     target = archive_path(location) / period_file_relpath(period_end, series)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from include.config import (
+from include.investor_metrics.settings import (
     CHATTERFIX_CONN_ID,
     METRICS_CONN_ID,
     PostgresSettings,
@@ -20,7 +20,7 @@ SQL_DIR = Path(__file__).resolve().parent / "sql"
 
 
 def read_sql(name: str) -> str:
-    """The text of ``include/sql/<name>``."""
+    """The text of ``include/investor_metrics/sql/<name>``."""
     return (SQL_DIR / name).read_text()
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # include/investor_metrics/settings.py
 
 CHATTERFIX_CONN_ID = os.getenv("CHATTERFIX_CONN_ID", "chatterfix_db")
 METRICS_CONN_ID = os.getenv("INVESTOR_METRICS_CONN_ID", "investor_metrics_db")

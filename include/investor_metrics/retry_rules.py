@@ -8,7 +8,7 @@ the task at once, naming it; waiting out 3 retries (2 + 4 + 8 min) would only hi
 else (a PostgreSQL connection lost, an SMTP error) keeps the task's ordinary retries.
 
 The classes are matched by qualified name along the exception's MRO, so parsing the DAG file
-imports none of their modules (``include.metrics`` imports pandas).
+imports none of their modules (``include.investor_metrics.weekly.metrics`` imports pandas).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 from airflow.sdk.definitions.retry_policy import RetryDecision, RetryPolicy
 
 BAD_INPUT_EXCEPTIONS = frozenset({
-    "include.config.ConfigError",
-    "include.validate.DataValidationError",
-    "include.metrics.MoneyRangeError",
+    "include.investor_metrics.settings.ConfigError",
+    "include.investor_metrics.validation.runner.DataValidationError",
+    "include.investor_metrics.weekly.metrics.MoneyRangeError",
 })
 
 

@@ -11,7 +11,7 @@ version on load, so upgrading GX or Jinja never serves stale code; files are wri
 temporary name and renamed, so parallel tasks never read a half-written one. Location: Jinja's
 per-user default (``$TMPDIR/_jinja2-cache-<uid>``, mode 0700), or ``INVESTOR_JINJA_CACHE_DIR``.
 
-``include.validate`` names these classes in its Data Docs site configuration; this module imports
+``include.investor_metrics.validation.runner`` names these classes in its Data Docs site configuration; this module imports
 GX, so nothing else imports it.
 """
 

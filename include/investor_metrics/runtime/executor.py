@@ -15,7 +15,7 @@ queues, same parallelism, same task isolation (each task is still its own proces
 
 Configuration (``make demo`` sets it; any deployment can)::
 
-    AIRFLOW__CORE__EXECUTOR=include.executor.PreloadingLocalExecutor
+    AIRFLOW__CORE__EXECUTOR=include.investor_metrics.runtime.executor.PreloadingLocalExecutor
 
 ``INVESTOR_PRELOAD_MODULES`` (comma-separated) replaces the default module list; an empty value
 turns preloading off (then it is exactly the LocalExecutor). A module that fails to import is
@@ -36,7 +36,7 @@ import time
 
 from airflow.executors.local_executor import LocalExecutor
 
-# The heavy libraries the pipeline's tasks import (include.pipeline imports them lazily).
+# The heavy libraries the pipeline's tasks import (include.investor_metrics.weekly.tasks imports them lazily).
 DEFAULT_PRELOAD_MODULES = (
     "numpy",
     "pandas",

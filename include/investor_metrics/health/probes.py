@@ -24,7 +24,7 @@ within 10000 ms``, ``connection refused``, ``cannot resolve host 'x.invalid'``, 
 **Incidents** (``handle_incidents``, per service, as of the round). A service whose current failure
 streak (its failed checks since its last ok check, by ``checked_at``) reaches 3 and that has no open
 incident gets one ``critical_system_failure`` alert (critical, system) in the alert store
-(``include.alerts.upsert_alerts``): dedup key ``critical_system_failure|<service>|<first failed
+(``include.investor_metrics.weekly.alerts.upsert_alerts``): dedup key ``critical_system_failure|<service>|<first failed
 round>`` (its id the usual sha256 prefix), ``period_start`` the first failed round,
 ``period_end`` = ``triggered_at`` the third, ``service`` set, ``resolved_at`` null, value and
 threshold the 3 failures. It is e-mailed at once to ``INVESTOR_EMAILS`` (``incident_message``;
@@ -50,11 +50,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
-from include import config
-from include.config import ConfigError
-from include.db import read_sql
-from include.email_report import KIND_ALERT
-from include.period import iso_utc, to_utc
+from include.investor_metrics import settings as config
+from include.investor_metrics.db import read_sql
+from include.investor_metrics.mail.message import KIND_ALERT
+from include.investor_metrics.period import iso_utc, to_utc
+from include.investor_metrics.settings import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -321,7 +321,7 @@ def _tz_label(tz) -> str:
 
 def incident_alert(service: str, first_failed: datetime, alert_at: datetime, error: str | None, *, tz) -> dict:
     """The ``critical_system_failure`` alert of a service's failure streak (deterministic)."""
-    from include import alerts
+    from include.investor_metrics.weekly import alerts
 
     rule = alerts.RULES_BY_NAME[INCIDENT_RULE]
     tz = _zone(tz)
@@ -350,8 +350,8 @@ def incident_alert(service: str, first_failed: datetime, alert_at: datetime, err
 def evaluate_incident(conn, service: str, checked_at: datetime, *, run_id: str | None, tz=None) -> dict:
     """Resolve and open the incidents of ``service`` as of round ``checked_at`` (checks after it are
     not looked at), under the service's advisory lock; committed here. Returns ``{"opened": alert
-    or None, "resolved": [alerts]}`` (``include.alerts.alert_record`` form)."""
-    from include import alerts
+    or None, "resolved": [alerts]}`` (``include.investor_metrics.weekly.alerts.alert_record`` form)."""
+    from include.investor_metrics.weekly import alerts
 
     tz = _zone(tz)
     params = {"service": service, "checked_at": to_utc(checked_at), "rule": INCIDENT_RULE,
@@ -450,7 +450,7 @@ def _incident_email(alert: Mapping, *, kind: str, subject: str, heading: str, su
     from email.message import EmailMessage
     from html import escape
 
-    from include import email_report
+    from include.investor_metrics.mail import message as email_report
 
     link = airflow_url if airflow_url and urlsplit(airflow_url).scheme in HTTP_SCHEMES else None
     text = [subject, "", summary, ""] + [f"{label + ':':<15}{value}" for label, value in lines]
@@ -493,7 +493,8 @@ def send_incident_emails(conn, service: str, *, run_id: str | None, recipients: 
     """Send every e-mail still owed for the incidents of ``service``, oldest incident first: the
     opening (then the alert is marked notified) and the resolution, each exactly once (send log).
     Returns ``[{"kind", "id"}]`` of the messages sent now."""
-    from include import alerts, notify
+    from include.investor_metrics.mail import send as notify
+    from include.investor_metrics.weekly import alerts
 
     params = {"service": service, "rule": INCIDENT_RULE, "resolved_kind": KIND_INCIDENT_RESOLVED}
     try:
@@ -535,7 +536,7 @@ def handle_incidents(conn, services: Iterable[str], checked_at: datetime, *, run
     ``checked_at``, then send the e-mails owed, then — when anything changed, or ``republish`` —
     rewrite ``alert_history.json`` in ``archive_dir`` (default ``INVESTOR_ARCHIVE_DIR``).
     Returns a small summary (for XCom): ids opened, resolved, e-mails sent, the history path."""
-    from include import alerts
+    from include.investor_metrics.weekly import alerts
 
     services = sorted(set(services))
     opened, resolved = [], []
@@ -556,7 +557,7 @@ def handle_incidents(conn, services: Iterable[str], checked_at: datetime, *, run
 
 # --------------------------------------------------------------------------- the DAG's tasks
 def _metrics_conn():
-    from include.db import postgres_hook
+    from include.investor_metrics.db import postgres_hook
 
     return postgres_hook(config.METRICS_CONN_ID).get_conn()
 
@@ -596,7 +597,7 @@ def run_probe_round(context) -> dict:
             log.warning("%s FAILED: %s (%s)", result.service, result.error, where)
     conn = _metrics_conn()
     try:
-        from include.db import apply_metrics_schema
+        from include.investor_metrics.db import apply_metrics_schema
 
         apply_metrics_schema(conn)
         record_checks(conn, checked_at, results)
@@ -613,7 +614,7 @@ def run_incident_handling(context, probed: Mapping) -> dict:
         log.info("nothing was probed this round: no incident to look at")
         return {"checked_at": probed.get("checked_at"), "opened": [], "resolved": [], "emails": [],
                 "alert_history": None}
-    from include.task_context import airflow_run_url
+    from include.investor_metrics.task_context import airflow_run_url
 
     checked_at = _instant(probed["checked_at"])
     # A retry may follow an attempt that changed the store but died before publishing the history.

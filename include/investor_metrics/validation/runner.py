@@ -71,8 +71,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from include.db import read_sql
-from include.period import Period, iso_utc, to_utc
+from include.investor_metrics.db import read_sql
+from include.investor_metrics.period import Period, iso_utc, to_utc
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def column_findings(found: Mapping[str, Mapping[str, str]]) -> list[dict]:
 
 # The largest amount_cents accepted: $10 billion a month for one subscription, beyond any real
 # plan. Below it every sum stays exact in int64 at any realistic count of subscriptions, and
-# include/metrics.py stays exact beyond (Python integers) or refuses a figure a JSON number cannot
+# include/investor_metrics/weekly/metrics.py stays exact beyond (Python integers) or refuses a figure a JSON number cannot
 # carry to the cent (MoneyRangeError).
 MAX_AMOUNT_CENTS = 10**12
 
@@ -857,7 +857,7 @@ def _strip_comments(sql: str) -> str:
 
 
 def _asset_query(sql_file: str, params: Mapping[str, Any]) -> str:
-    """``include/sql/<sql_file>`` with its bind parameters rendered as SQL literals by
+    """``include/investor_metrics/sql/<sql_file>`` with its bind parameters rendered as SQL literals by
     SQLAlchemy's PostgreSQL dialect (GX takes a query asset as text, without parameters)."""
     import sqlalchemy as sa
     from sqlalchemy.dialects import postgresql
@@ -893,14 +893,14 @@ def _ephemeral_context(site_dir: Path | None):
         ProgressBarsConfig,
     )
 
-    from include.gx_docs import view_config as gx_docs_view
+    from include.investor_metrics.validation.data_docs import view_config as gx_docs_view
 
     sites = {}
     if site_dir is not None:
         sites[DATA_DOCS_SITE] = {
             "class_name": "SiteBuilder",
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(site_dir)},
-            # GX's own views with a Jinja bytecode cache (include/gx_docs.py): templates compile
+            # GX's own views with a Jinja bytecode cache (include/investor_metrics/validation/data_docs.py): templates compile
             # once per machine, not in every task. No profiling section: nothing is profiled.
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "view": gx_docs_view(index=True)},
             "site_section_builders": {

@@ -1,6 +1,6 @@
 """The investor e-mails of SPEC section 8, built as ``email.message.EmailMessage`` objects.
 
-Nothing here touches the network, a database or the clock: ``include/notify.py`` sends what these
+Nothing here touches the network, a database or the clock: ``include/investor_metrics/mail/send.py`` sends what these
 functions build, exactly once. Three messages:
 
 - the **weekly summary** (``build_weekly_summary``) to ``INVESTOR_EMAILS``::
@@ -40,14 +40,14 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from include.archive import dumps as snapshot_json_bytes
-from include.archive import period_file_name
-from include.config import parse_address_list
-from include.period import Period, iso_utc, parse_period_end
+from include.investor_metrics.period import Period, iso_utc, parse_period_end
+from include.investor_metrics.settings import parse_address_list
+from include.investor_metrics.weekly.archive import dumps as snapshot_json_bytes
+from include.investor_metrics.weekly.archive import period_file_name
 
 log = logging.getLogger(__name__)
 
-TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 
 KIND_WEEKLY_SUMMARY = "weekly_summary"
 KIND_ALERT = "alert"
@@ -92,7 +92,7 @@ def _lookup(snapshot: Mapping | None, path: Sequence[str]):
 
 def _timezone(tz) -> tzinfo:
     if tz is None:
-        from include.config import investor_timezone
+        from include.investor_metrics.settings import investor_timezone
 
         return investor_timezone()
     if isinstance(tz, str):
@@ -120,7 +120,7 @@ def period_bounds(period) -> tuple[datetime, datetime]:
         return period.start, period.end
     if isinstance(period, Mapping):
         return _instant(period["start"]), _instant(period["end"])
-    raise TypeError(f"period must be an include.period.Period or a dict with start/end, got {type(period).__name__}")
+    raise TypeError(f"period must be an include.investor_metrics.period.Period or a dict with start/end, got {type(period).__name__}")
 
 
 def local_date(instant: datetime, tz: tzinfo) -> str:

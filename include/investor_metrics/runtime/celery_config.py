@@ -1,9 +1,9 @@
 """Celery workers whose task processes start with the pipeline's libraries already imported.
 
-The Celery counterpart of ``include.executor.PreloadingLocalExecutor``. An ``airflow celery
+The Celery counterpart of ``include.investor_metrics.runtime.executor.PreloadingLocalExecutor``. An ``airflow celery
 worker`` forks its prefork pool processes from its main process; in Airflow 3 each pool process
 runs a task's supervisor, which forks the task process. Importing pandas, pyarrow, Great
-Expectations, ... (``include.executor.DEFAULT_PRELOAD_MODULES``, or ``INVESTOR_PRELOAD_MODULES``)
+Expectations, ... (``include.investor_metrics.runtime.executor.DEFAULT_PRELOAD_MODULES``, or ``INVESTOR_PRELOAD_MODULES``)
 in the worker's main process *before the pool starts* makes every pool process and every task
 process inherit them, copy-on-write, instead of importing them again (~2.5 s CPU per weekly run).
 
@@ -12,7 +12,7 @@ This module connects a handler to it when imported, and Airflow imports it in ev
 builds the Celery app, the worker's main process among them (before ``worker_main`` starts the
 worker) — through the ``[celery] celery_config_options`` option::
 
-    AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS=include.celery_config.CELERY_CONFIG
+    AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS=include.investor_metrics.runtime.celery_config.CELERY_CONFIG
 
 ``CELERY_CONFIG`` *is* the provider's ``DEFAULT_CELERY_CONFIG`` (the same object, unchanged): the
 Celery settings stay Airflow's, built from ``[celery]``. Being the same object matters for
@@ -37,11 +37,11 @@ log = logging.getLogger(__name__)
 CELERY_CONFIG = DEFAULT_CELERY_CONFIG
 
 
-@worker_init.connect(dispatch_uid="include.celery_config.preload_on_worker_init")
+@worker_init.connect(dispatch_uid="include.investor_metrics.runtime.celery_config.preload_on_worker_init")
 def preload_on_worker_init(sender=None, **_kwargs) -> None:
     """In the worker's main process, before its pool processes are forked: import the modules."""
     # imported here, not at the top: the other processes that import this module need none of it
-    from include.executor import preload, preload_modules
+    from include.investor_metrics.runtime.executor import preload, preload_modules
 
     modules = preload_modules()
     if not modules:

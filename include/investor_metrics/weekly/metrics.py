@@ -1,7 +1,7 @@
 """Investor metric definitions (SPEC section 4): one small pure function per metric, frames in,
 numbers out. This module is the one place where each metric is defined.
 
-Inputs are the frames of ``include/extract.py`` (its docstring has their contracts); ``start`` and
+Inputs are the frames of ``include/investor_metrics/weekly/extract.py`` (its docstring has their contracts); ``start`` and
 ``end`` are the period, "as of t" is the state just before t: a subscription is active as of t when
 ``started_at < t`` and (``ended_at`` is null or ``ended_at >= t``). Offsets (14, 28, 90 days,
 1 month) are calendar offsets in the investor time zone (``Period.offset``).
@@ -84,7 +84,7 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-from include.period import Period, iso_utc, to_utc
+from include.investor_metrics.period import Period, iso_utc, to_utc
 
 TWELFTHS_PER_DOLLAR = 12 * 100
 MRR_FACTOR = {"month": 12, "year": 1}  # amount_cents → twelfths of a cent per month

@@ -14,9 +14,9 @@ import os
 import re
 from datetime import datetime, timedelta, timezone
 
-from include import config
-from include.period import Period, calendar_offset, period_for_run, to_utc
-from include.task_context import airflow_run_url
+from include.investor_metrics import settings as config
+from include.investor_metrics.period import Period, calendar_offset, period_for_run, to_utc
+from include.investor_metrics.task_context import airflow_run_url
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def run_period(context) -> Period:
     than the run's trigger time (``run_after``, so the verdict never changes on a retry) + 5
     minutes fails the task at once, without retries (every task asks, so the run's first tasks,
     the extracts, refuse it before anything is computed); the message names the parameter."""
-    from include.period import InstantError
+    from include.investor_metrics.period import InstantError
 
     dag_run = context["dag_run"]
     params = context.get("params") or {}
@@ -70,13 +70,13 @@ def _local_dir(path: str) -> str:
 
 # ------------------------------------------------------------------------- tasks
 def _source_conn():
-    from include.db import postgres_hook
+    from include.investor_metrics.db import postgres_hook
 
     return postgres_hook(config.CHATTERFIX_CONN_ID).get_conn()
 
 
 def _metrics_conn():
-    from include.db import postgres_hook
+    from include.investor_metrics.db import postgres_hook
 
     return postgres_hook(config.METRICS_CONN_ID).get_conn()
 
@@ -85,7 +85,7 @@ def _configured_services() -> list[str] | None:
     """The services the weekly report counts: the same list the probe DAG probes (the Airflow
     Variable ``health_check_services`` when set, else ``HEALTH_CHECK_SERVICES``); None = every
     service with checks in the period."""
-    from include import probes
+    from include.investor_metrics.health import probes
 
     return list(probes.load_services()) or None
 
@@ -97,8 +97,8 @@ def _require_source_schema(period: Period, tables) -> None:
     """Before an extract reads the source: the tables it reads exist with the columns and types of
     SPEC section 3 (two catalog queries). A mismatch is bad input, not an outage: the task fails at
     once (no retry) with the validation's message naming table, column and types."""
-    from include import validate
-    from include.db import postgres_hook
+    from include.investor_metrics.db import postgres_hook
+    from include.investor_metrics.validation import runner as validate
 
     url = postgres_hook(config.CHATTERFIX_CONN_ID).sqlalchemy_url
     try:
@@ -110,7 +110,7 @@ def _require_source_schema(period: Period, tables) -> None:
 
 
 def extract_business_data(context) -> str:
-    from include import extract
+    from include.investor_metrics.weekly import extract
 
     period = run_period(context)
     log.info("period %s → %s (%s, %.0f h)", period.start, period.end, period.type, period.hours)
@@ -127,7 +127,7 @@ def extract_business_data(context) -> str:
 
 
 def extract_ai_metrics(context) -> str:
-    from include import extract
+    from include.investor_metrics.weekly import extract
 
     period = run_period(context)
     _require_source_schema(period, ("ai_requests",))
@@ -142,12 +142,12 @@ def extract_ai_metrics(context) -> str:
 
 
 def extract_health_checks(context) -> str:
-    from include import extract
+    from include.investor_metrics.weekly import extract
 
     period = run_period(context)
     conn = _metrics_conn()
     try:
-        from include.db import apply_metrics_schema
+        from include.investor_metrics.db import apply_metrics_schema
 
         apply_metrics_schema(conn)
         frame = extract.extract_health_checks(conn, period, _configured_services())
@@ -169,14 +169,14 @@ def data_quality_report_dir() -> str:
 def validate_data(context) -> dict:
     import sys
 
-    # Great Expectations takes ~2 s to import; include.executor.PreloadingLocalExecutor imports it
+    # Great Expectations takes ~2 s to import; include.investor_metrics.runtime.executor.PreloadingLocalExecutor imports it
     # once in the scheduler so that task processes inherit it. Say which case this is.
     if "great_expectations" in sys.modules:
         log.info("Great Expectations already imported (preloaded by the executor)")
     else:
         log.info("importing Great Expectations (not preloaded by the executor)")
-    from include import validate
-    from include.db import postgres_hook
+    from include.investor_metrics.db import postgres_hook
+    from include.investor_metrics.validation import runner as validate
 
     with config.settings_fail_the_task():  # a malformed setting: failed at once, naming it
         period = run_period(context)
@@ -221,7 +221,7 @@ def _write_json_atomic(path: str, document) -> str:
 
 
 def compute_metrics(context, business_dir: str, ai_dir: str, health_dir: str, data_quality: dict) -> str:
-    from include import extract, metrics
+    from include.investor_metrics.weekly import extract, metrics
 
     period = run_period(context)
     business = extract.read_frames(business_dir)
@@ -243,7 +243,7 @@ def evaluate_alerts(context, snapshot_path: str) -> str:
     its alerts as a new file next to it (its input is left as it is, so a retry reads the same
     input); returns that file. The alerts are stored by ``archive_snapshot``, in one transaction
     with the snapshot, under the period's lock."""
-    from include import alerts
+    from include.investor_metrics.weekly import alerts
 
     period = run_period(context)
     with open(snapshot_path) as fh:
@@ -251,7 +251,7 @@ def evaluate_alerts(context, snapshot_path: str) -> str:
     thresholds = alerts.load_thresholds()
     metrics_conn, source_conn = _metrics_conn(), _source_conn()
     try:
-        from include.db import apply_metrics_schema
+        from include.investor_metrics.db import apply_metrics_schema
 
         apply_metrics_schema(metrics_conn)
         previous = alerts.previous_churned_customers(metrics_conn, source_conn, period)
@@ -322,7 +322,8 @@ def archive_snapshot(context, snapshot_path: str) -> dict:
     period file, ``metrics_snapshot.json`` and ``alert_history.json`` from the committed store.
     Consumes nothing: a retry or a clear finds its input again; when the staged input is gone but
     the store holds this run's snapshot, the files are republished from the store."""
-    from include import alerts, archive, store
+    from include.investor_metrics.weekly import alerts, archive
+    from include.investor_metrics.weekly import snapshots as store
 
     period = run_period(context)
     run_id = context["dag_run"].run_id
@@ -420,7 +421,7 @@ def _owed_window(context, period: Period):
     """(since, until] of the owed-e-mail sweep, or None when this run does not sweep: scheduled runs
     re-send what the last ``INVESTOR_OWED_EMAIL_WEEKS`` weeks of scheduled runs still owe (an SMTP
     outage longer than a task's retries); on-demand runs send only their own report."""
-    from include import notify
+    from include.investor_metrics.mail import send as notify
 
     run_type = getattr(context["dag_run"].run_type, "value", context["dag_run"].run_type)
     weeks = notify.owed_email_weeks()
@@ -440,7 +441,9 @@ def send_alert_notifications(context) -> list[str]:
     """Critical and high alerts of the period, each on its own message to each recipient, once
     (send log); then the alerts of earlier weeks still owed. An alert is marked ``notified`` in the
     transaction that records its last delivery. Any alert still owed fails the task (retry)."""
-    from include import alerts, notify, store
+    from include.investor_metrics.mail import send as notify
+    from include.investor_metrics.weekly import alerts
+    from include.investor_metrics.weekly import snapshots as store
 
     reason = email_decision(context)
     if reason:
@@ -476,7 +479,8 @@ def send_weekly_summary(context) -> bool:
     """The period's summary to each of INVESTOR_EMAILS, once (send log): an on-demand run's report
     has its own key and reads the on-demand snapshot (trends from the weekly series). Then the
     summaries of earlier weeks still owed (scheduled runs)."""
-    from include import notify, store
+    from include.investor_metrics.mail import send as notify
+    from include.investor_metrics.weekly import snapshots as store
 
     reason = email_decision(context)
     if reason:
@@ -529,7 +533,7 @@ def send_weekly_summary(context) -> bool:
 def notify_data_team_of_failure(context) -> None:
     """Failure callback of ``validate_data``: the data engineers (``DATA_TEAM_EMAILS``), never the
     investors, get the validation message and where the Data Docs report is."""
-    from include import notify
+    from include.investor_metrics.mail import send as notify
 
     try:
         if not config.data_team_recipients():

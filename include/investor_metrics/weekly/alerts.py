@@ -92,9 +92,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 
-from include.config import ConfigError, airflow_variable
-from include.db import read_sql
-from include.period import Period, calendar_offset, iso_utc, parse_period_end, to_utc, weekly_period
+from include.investor_metrics.db import read_sql
+from include.investor_metrics.period import (
+    Period,
+    calendar_offset,
+    iso_utc,
+    parse_period_end,
+    to_utc,
+    weekly_period,
+)
+from include.investor_metrics.settings import ConfigError, airflow_variable
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +273,7 @@ def dedup_key(rule: str, period_end: datetime | str, series: str = "weekly") -> 
 
 
 def series_of_snapshot(snapshot: Mapping) -> str:
-    from include.store import series_of
+    from include.investor_metrics.weekly.snapshots import series_of
 
     return series_of((snapshot.get("period") or {}).get("type") or "weekly")
 
@@ -406,7 +413,7 @@ def _get(snapshot: Mapping, path: str):
 
 
 def _round2(value: Fraction) -> float:
-    from include.metrics import round_half_up
+    from include.investor_metrics.weekly.metrics import round_half_up
 
     return round_half_up(value)
 
@@ -443,7 +450,7 @@ def previous_churned_customers(
     calendar week is read from ``investor_metrics.snapshots``; the others are computed from the
     source with the same definition (``metrics.churned_customers`` on the subscriptions extract), so
     the answer does not depend on the order in which backfill runs finish."""
-    from include import extract, metrics
+    from include.investor_metrics.weekly import extract, metrics
 
     ends = [calendar_offset(period.end, _tz(period), days=7 * k) for k in range(weeks, 0, -1)]
     periods = {end: weekly_period(end, period.tz) for end in ends}
@@ -652,7 +659,7 @@ def publish_alert_history(conn, location: str) -> str:
     first), atomically. Runs hold an advisory lock from reading the store to replacing the file, so
     concurrent runs write one after the other and the last one writes the full current history.
     Returns the file's path."""
-    from include import archive
+    from include.investor_metrics.weekly import archive
 
     target = archive.archive_path(location) / archive.ALERT_HISTORY_NAME
     with conn.cursor() as cur:

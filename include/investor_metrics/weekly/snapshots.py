@@ -22,7 +22,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
-from include.db import read_sql
+from include.investor_metrics.db import read_sql
 
 PUBLISH_LOCK = "investor_metrics.publish"
 SERIES = ("weekly", "on_demand")
@@ -47,7 +47,7 @@ def _checked_series(series: str) -> str:
 
 
 def ensure_schema(conn) -> None:
-    from include.db import apply_metrics_schema
+    from include.investor_metrics.db import apply_metrics_schema
 
     apply_metrics_schema(conn)
 
@@ -74,7 +74,7 @@ def store_period(conn, snapshot: dict, *, period_start: datetime, period_end: da
     """Store ``snapshot`` and, when ``alerts`` is given (the period's whole evaluation, possibly
     empty), make them the period's current alerts — one transaction under the period's advisory
     lock, committed here. Returns the stored alerts (None when ``alerts`` is None)."""
-    from include import alerts as alerts_module
+    from include.investor_metrics.weekly import alerts as alerts_module
 
     series = series_of(snapshot["period"]["type"])
     try:

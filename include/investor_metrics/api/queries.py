@@ -1,12 +1,12 @@
 """What the investor API answers, apart from the web layer (SPEC section 11).
 
-``include/investor_api.py`` is the FastAPI layer (routes, authentication, HTTP codes); this module
+``include/investor_metrics/api/app.py`` is the FastAPI layer (routes, authentication, HTTP codes); this module
 holds what it calls, so tests can use it without a server:
 
 - parameter parsing (``parse_instant``, ``parse_severities``, ``collect_conf``): a bad value is a
   ``ParameterError`` naming the parameter and the expected format;
 - the answers (``metrics_body``, ``alerts_answer``), read from the metrics store through
-  ``include.store`` / ``include.alerts`` (indexed: snapshots by their period-end primary key,
+  ``include.investor_metrics.weekly.snapshots`` / ``include.investor_metrics.weekly.alerts`` (indexed: snapshots by their period-end primary key,
   alerts by ``triggered_at``), never from the archive files. ``metrics_body`` is the response
   body itself: the snapshots' stored JSON text spliced in, never parsed and serialised again
   (``metrics_answer`` is the same, parsed);
@@ -32,8 +32,8 @@ from datetime import datetime, timezone
 from functools import cache
 from typing import Any, TypeVar
 
-from include import period
-from include.config import (
+from include.investor_metrics import period
+from include.investor_metrics.settings import (
     CHATTERFIX_CONN_ID,
     DEFAULT_DB_NAME,
     METRICS_CONN_ID,
@@ -82,7 +82,7 @@ class StoreUnavailable(RuntimeError):
 
 # --------------------------------------------------------------------------- parameters
 def parse_instant(raw: str | None, parameter: str) -> datetime | None:
-    """``include.period.parse_instant`` (ISO 8601 with seconds and a UTC offset, years 1970–9999
+    """``include.investor_metrics.period.parse_instant`` (ISO 8601 with seconds and a UTC offset, years 1970–9999
     in UTC) as an aware UTC datetime; None for an absent value; a ``ParameterError`` naming
     ``parameter`` otherwise."""
     if raw is None:
@@ -141,7 +141,7 @@ def _stored_snapshots(conn, *, period_end: datetime | None, history: int | None,
     """The stored text of the snapshot(s) ``GET /metrics`` answers with: one (latest, or of
     ``period_end``) or, with ``history``, a list newest first of one series (``series``, default
     the weekly one). ``NotFound`` if none."""
-    from include import store
+    from include.investor_metrics.weekly import snapshots as store
 
     raw = _RawJsonConnection(conn)
     try:
@@ -222,7 +222,7 @@ def _json_as_text():
 
 
 class _RawJsonConnection:
-    """``conn`` for ``include.store``'s readers, except that ``json`` columns come back as the
+    """``conn`` for ``include.investor_metrics.weekly.snapshots``'s readers, except that ``json`` columns come back as the
     text PostgreSQL keeps instead of parsed objects (the typecaster is registered on each cursor,
     so the pooled connection itself is unchanged)."""
 
@@ -244,7 +244,7 @@ def alerts_answer(conn, *, severities: tuple[str, ...] | None = None, since: dat
     """The body of ``GET /alerts``: stored alerts newest first (triggered_at desc, then severity,
     then rule), optionally of some severities only, triggered at or after ``since``, at most
     ``limit``."""
-    from include import alerts
+    from include.investor_metrics.weekly import alerts
 
     try:
         if not severities:
@@ -289,7 +289,7 @@ def _airflow_connection(conn_id: str):
 
 def resolve_store_target(env: Mapping[str, str] | None = None,
                          lookup: Callable[[str], Any] = _airflow_connection) -> StoreTarget:
-    """The metrics database, resolved like the pipeline does (``include.db.airflow_connection``):
+    """The metrics database, resolved like the pipeline does (``include.investor_metrics.db.airflow_connection``):
     connection ``investor_metrics_db``, else ``chatterfix_db``, else ``DB_*``. Raises
     ``ConfigError`` (naming the variable) when none is set."""
     for conn_id in (METRICS_CONN_ID, CHATTERFIX_CONN_ID):
@@ -363,7 +363,7 @@ class MetricsStore:
     def _open(self):
         import psycopg2
 
-        from include.db import connect
+        from include.investor_metrics.db import connect
 
         try:
             target = self._current_target()

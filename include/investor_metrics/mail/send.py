@@ -49,8 +49,16 @@ from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, parseaddr
 from functools import lru_cache
 
-from include import email_report
-from include.config import (
+from include.investor_metrics.db import read_sql
+from include.investor_metrics.mail import message as email_report
+from include.investor_metrics.mail.message import (
+    KIND_ALERT,
+    KIND_DATA_QUALITY_FAILURE,
+    KIND_DELIVERY_REPORT,
+    KIND_WEEKLY_SUMMARY,
+)
+from include.investor_metrics.period import iso_utc
+from include.investor_metrics.settings import (
     SMTP_CONN_ID,
     ConfigError,
     data_team_recipients,
@@ -58,14 +66,6 @@ from include.config import (
     parse_address_list,
     smtp_settings_from_env,
 )
-from include.db import read_sql
-from include.email_report import (
-    KIND_ALERT,
-    KIND_DATA_QUALITY_FAILURE,
-    KIND_DELIVERY_REPORT,
-    KIND_WEEKLY_SUMMARY,
-)
-from include.period import iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -675,7 +675,7 @@ def send_status(metrics_conn, kind: str, key: str) -> dict | None:
 
 def owed(metrics_conn, kind: str, *, since, until) -> list[tuple[str, object]]:
     """(send key, period end) of the e-mails of ``kind`` still owed for weekly periods ending in
-    (since, until] (see ``include/sql/send_log_owed.sql``), oldest first."""
+    (since, until] (see ``include/investor_metrics/sql/send_log_owed.sql``), oldest first."""
     with metrics_conn.cursor() as cur:
         cur.execute(read_sql("send_log_owed.sql"), {"kind": kind, "since": since, "until": until})
         rows = [(r["send_key"], r["period_end"]) for r in _rows(cur)]
@@ -685,7 +685,7 @@ def owed(metrics_conn, kind: str, *, since, until) -> list[tuple[str, object]]:
 
 def owed_alerts(metrics_conn, *, since, until) -> list[dict]:
     """The critical/high weekly alerts (records) whose e-mail is still owed, periods in (since, until]."""
-    from include import alerts
+    from include.investor_metrics.weekly import alerts
 
     with metrics_conn.cursor() as cur:
         cur.execute(read_sql("send_log_owed_alerts.sql"), {"kind": KIND_ALERT, "since": since, "until": until})
@@ -749,7 +749,7 @@ def marks_notified(alert_id: str):
     """An ``on_complete`` for ``send_once``: mark the alert ``notified`` in the delivery's transaction."""
 
     def mark(conn):
-        from include import alerts
+        from include.investor_metrics.weekly import alerts
 
         alerts.mark_notified(conn, [alert_id], commit=False)
 

@@ -1,0 +1,1 @@
+"""The investor API: the FastAPI app and its database queries."""

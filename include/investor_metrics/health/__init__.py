@@ -1,0 +1,1 @@
+"""The service health probes and their incidents."""

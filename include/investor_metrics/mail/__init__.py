@@ -1,0 +1,1 @@
+"""The e-mails: building the messages (no I/O) and sending them exactly once."""

@@ -1,0 +1,1 @@
+"""The Airflow runtime helpers: the preloading executor and the Celery worker configuration."""
