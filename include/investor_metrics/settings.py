@@ -61,6 +61,23 @@ def _int_setting(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def number_setting(name: str, default: float, *, integer: bool = False, minimum: float = 0.0,
+                   env: Mapping[str, str] | None = None) -> float:
+    """The number of the variable ``name`` (``default`` when unset or empty), at least ``minimum``;
+    a ``ConfigError`` naming the variable otherwise."""
+    raw = _env(env).get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum or value != value:  # NaN
+        kind = "an integer" if integer else "a number"
+        raise ConfigError(f"{name} must be {kind} >= {minimum:g}, got {raw!r}")
+    return value
+
+
 def _bool_setting(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:

@@ -63,6 +63,7 @@ from include.investor_metrics.settings import (
     ConfigError,
     data_team_recipients,
     investor_recipients,
+    number_setting,
     parse_address_list,
     smtp_settings_from_env,
 )
@@ -193,26 +194,9 @@ def smtp_hook(connection=None):
 
 
 # --------------------------------------------------------------------------- settings
-def _positive_number(name: str, default: float, *, integer: bool = False, minimum: float = 0.0,
-                     env: Mapping[str, str] | None = None) -> float:
-    import os
-
-    raw = (os.environ if env is None else env).get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw) if integer else float(raw)
-    except ValueError:
-        value = None
-    if value is None or value < minimum or value != value:  # NaN
-        kind = "an integer" if integer else "a number"
-        raise ConfigError(f"{name} must be {kind} >= {minimum:g}, got {raw!r}")
-    return value
-
-
 def smtp_timeout_seconds(env: Mapping[str, str] | None = None) -> int:
     """``INVESTOR_SMTP_TIMEOUT_SECONDS`` (default 30): the socket timeout of each SMTP reply."""
-    return int(_positive_number("INVESTOR_SMTP_TIMEOUT_SECONDS", SMTP_TIMEOUT_SECONDS, integer=True,
+    return int(number_setting("INVESTOR_SMTP_TIMEOUT_SECONDS", SMTP_TIMEOUT_SECONDS, integer=True,
                                 minimum=1, env=env))
 
 
@@ -220,19 +204,19 @@ def send_lease_seconds(env: Mapping[str, str] | None = None) -> float:
     """``INVESTOR_SEND_LEASE_SECONDS`` (default 300): how long a sender holds a recipient's send-log
     row without renewing it. It is renewed before each SMTP transaction, so it must exceed one
     transaction (connect + reply timeouts); a lease older than that means its holder vanished."""
-    return _positive_number("INVESTOR_SEND_LEASE_SECONDS", SEND_LEASE_SECONDS, minimum=0.5, env=env)
+    return number_setting("INVESTOR_SEND_LEASE_SECONDS", SEND_LEASE_SECONDS, minimum=0.5, env=env)
 
 
 def send_lock_timeout_seconds(env: Mapping[str, str] | None = None) -> float:
     """``INVESTOR_SEND_LOCK_TIMEOUT_SECONDS`` (default 10): the longest wait for a send-log row lock
     (held only by short transactions; a longer wait is a stuck database session)."""
-    return _positive_number("INVESTOR_SEND_LOCK_TIMEOUT_SECONDS", SEND_LOCK_TIMEOUT_SECONDS, minimum=0.1, env=env)
+    return number_setting("INVESTOR_SEND_LOCK_TIMEOUT_SECONDS", SEND_LOCK_TIMEOUT_SECONDS, minimum=0.1, env=env)
 
 
 def owed_email_weeks(env: Mapping[str, str] | None = None) -> int:
     """``INVESTOR_OWED_EMAIL_WEEKS`` (default 4): how many weeks back an e-mail task re-sends what an
     earlier run still owes (0 = only its own period)."""
-    return int(_positive_number("INVESTOR_OWED_EMAIL_WEEKS", OWED_EMAIL_WEEKS, integer=True, env=env))
+    return int(number_setting("INVESTOR_OWED_EMAIL_WEEKS", OWED_EMAIL_WEEKS, integer=True, env=env))
 
 
 # --------------------------------------------------------------------------- SMTP transactions

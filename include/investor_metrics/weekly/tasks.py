@@ -437,21 +437,28 @@ def _raise_first(failures: list[Exception], what: str) -> None:
         raise failures[0]
 
 
-def send_alert_notifications(context) -> list[str]:
-    """Critical and high alerts of the period, each on its own message to each recipient, once
-    (send log); then the alerts of earlier weeks still owed. An alert is marked ``notified`` in the
-    transaction that records its last delivery. Any alert still owed fails the task (retry)."""
-    from include.investor_metrics.mail import send as notify
-    from include.investor_metrics.weekly import alerts
+def _email_run(context):
+    """What both e-mail tasks start with: skip when this run e-mails nobody, else the run's period,
+    its series and the options every send takes (run id, link to the run, time zone)."""
     from include.investor_metrics.weekly import snapshots as store
 
     reason = email_decision(context)
     if reason:
         _skip(reason)
     period = run_period(context)
-    series = store.series_of(period.type)
     options = {"run_id": context["dag_run"].run_id, "airflow_url": airflow_run_url(context),
                "tz": config.investor_timezone()}
+    return period, store.series_of(period.type), options
+
+
+def send_alert_notifications(context) -> list[str]:
+    """Critical and high alerts of the period, each on its own message to each recipient, once
+    (send log); then the alerts of earlier weeks still owed. An alert is marked ``notified`` in the
+    transaction that records its last delivery. Any alert still owed fails the task (retry)."""
+    from include.investor_metrics.mail import send as notify
+    from include.investor_metrics.weekly import alerts
+
+    period, series, options = _email_run(context)
     sent, failures = [], []
     conn = _metrics_conn()
     try:
@@ -482,13 +489,7 @@ def send_weekly_summary(context) -> bool:
     from include.investor_metrics.mail import send as notify
     from include.investor_metrics.weekly import snapshots as store
 
-    reason = email_decision(context)
-    if reason:
-        _skip(reason)
-    period = run_period(context)
-    series = store.series_of(period.type)
-    options = {"run_id": context["dag_run"].run_id, "airflow_url": airflow_run_url(context),
-               "tz": config.investor_timezone()}
+    period, series, options = _email_run(context)
     failures, sent = [], False
     conn = _metrics_conn()
     try:
