@@ -1,7 +1,7 @@
 """Bad input, class by class (issue 13; docs/reliability.md, "Bad input"): each refused with a
 named error before anything is computed. Real PostgreSQL, the validation step as the DAG runs it
 (``validate_period``); that the DAG then publishes nothing and e-mails only the data team is
-tests/test_weekly_dag.py::test_bad_data_stops_the_run_at_validation. Every message excerpt below
+tests/dags/test_weekly_dag.py::test_bad_data_stops_the_run_at_validation. Every message excerpt below
 is quoted in the docs' table, which a test here keeps honest.
 """
 
@@ -13,7 +13,7 @@ import pytest
 
 from include.investor_metrics.validation.runner import DataValidationError, validate_period
 from tests.conftest import PROJECT_ROOT
-from tests.test_validate import PERIOD, REMOVE_BAD_ROWS, _execute, _load_clean_dataset
+from tests.unit.validation.test_validation import PERIOD, REMOVE_BAD_ROWS, _execute, _load_clean_dataset
 
 BIGINT_MAX = 2**63 - 1
 

@@ -32,7 +32,7 @@ from include.investor_metrics.mail import message as email_report
 from include.investor_metrics.mail import send as notify
 from include.investor_metrics.mail.message import KIND_ALERT, KIND_WEEKLY_SUMMARY, build_alert_message
 from tests.conftest import PROJECT_ROOT, free_port
-from tests.test_email import PERIOD_END, RECIPIENTS, SAMPLE_SNAPSHOT, SENDER, make_alert
+from tests.unit.mail.test_email import PERIOD_END, RECIPIENTS, SAMPLE_SNAPSHOT, SENDER, make_alert
 
 KIND_DELIVERY_REPORT = "delivery_report"
 DATA_TEAM = "data-team@chatterfix.example"
@@ -221,7 +221,7 @@ from include.investor_metrics.mail import send as notify
 from include.investor_metrics.db import connect
 from include.investor_metrics.settings import PostgresSettings
 from include.investor_metrics.mail.message import build_alert_message
-from tests.test_email import PERIOD_END, RECIPIENTS, SENDER, make_alert
+from tests.unit.mail.test_email import PERIOD_END, RECIPIENTS, SENDER, make_alert
 conn = connect(PostgresSettings(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] or None))
 message = build_alert_message(make_alert(id="a1"), recipients=RECIPIENTS, sender=SENDER, tz="UTC")
 notify.send_once(conn, kind="alert", key="a1", message=message, run_id="killed", period_end=PERIOD_END)

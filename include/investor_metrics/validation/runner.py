@@ -346,7 +346,7 @@ def _screening_query(checks: Sequence[Check], where: str | None) -> str:
     and pair expectations skip nulls (a predicate on null is null, which ``FILTER`` leaves out),
     only the not-null one counts them; an id is unique when ``count(DISTINCT id) = count(id)``
     (nulls left out alike); a SQL expectation's query is asked whether it returns a row.
-    tests/test_validate.py breaks every rule and checks that the screening sends it to the exact
+    tests/unit/validation/test_validation.py breaks every rule and checks that the screening sends it to the exact
     pass; an unknown expectation class is an error here, never a silent pass.
     """
     bad_row, duplicates, exists = [], [], []

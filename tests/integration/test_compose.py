@@ -181,10 +181,10 @@ def test_celery_executor_with_the_redis_broker_and_one_metadata_database(stock):
 def test_the_workers_preload_the_pipelines_libraries_with_airflows_celery_config(stock):
     from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
 
-    from tests.test_celery import CELERY_CONFIG_OPTIONS
+    from tests.integration.test_celery import CELERY_CONFIG_OPTIONS
 
     # every container that builds the Celery app reads the same option; the value is the one the
-    # real-worker test (tests/test_celery.py) runs with
+    # real-worker test (tests/integration/test_celery.py) runs with
     for name in AIRFLOW_SERVICES:
         assert _env(stock, name)["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] == CELERY_CONFIG_OPTIONS, name
     module, _, attr = CELERY_CONFIG_OPTIONS.rpartition(".")

@@ -50,7 +50,7 @@ from tests.conftest import free_port
 
 # The worker imports this module for ``worker_hostname``: keep its top light and without side
 # effects (no conftest, no generator, no Airflow).
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import PROJECT_ROOT
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(1800)]
 
@@ -323,7 +323,7 @@ def celery_stack(pg_server, tmp_path_factory):
             _airflow("celery", "worker", "--celery-hostname", worker_name, "--queues", queue,
                      "--concurrency", "4"),
             {**env, WORKER_HOSTNAME_ENV: worker_name,
-             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.test_celery.worker_hostname"},
+             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.integration.test_celery.worker_hostname"},
         )
         _wait_http_ok(f"{api_url}/api/v2/monitor/health", processes, STARTUP_TIMEOUT)
         client = AirflowClient(api_url, "admin", password)
