@@ -30,6 +30,7 @@ import pendulum
 from airflow.sdk import dag, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from include.investor_metrics import contract
 from include.investor_metrics.health import probes
 from include.investor_metrics.retry_rules import BAD_INPUT_FAILS_AT_ONCE
 
@@ -37,7 +38,7 @@ OWNER = os.getenv("INVESTOR_METRICS_OWNER", "data-engineering")
 
 
 @dag(
-    schedule=CronTriggerTimetable(probes.PROBE_CRON, timezone="UTC"),
+    schedule=CronTriggerTimetable(contract.PROBE_CRON, timezone="UTC"),
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

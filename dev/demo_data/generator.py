@@ -70,7 +70,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 
+from include.investor_metrics.contract import HEALTH_TABLE
 from include.investor_metrics.db import apply_metrics_schema, apply_source_schema, connect
+from include.investor_metrics.period import iso_utc
 from include.investor_metrics.settings import PostgresSettings, postgres_settings_from_env
 
 log = logging.getLogger(__name__)
@@ -222,7 +224,6 @@ SCALES = {
 REFERENCE_SPAN_DAYS = 730
 
 SOURCE_TABLES = ("customers", "subscriptions", "leads", "nps_responses", "usage_events", "ai_requests")
-HEALTH_TABLE = "investor_metrics.service_health_checks"
 DATASET_TABLE = "investor_metrics.demo_dataset"
 LOADED_TABLES = (*SOURCE_TABLES, HEALTH_TABLE)
 COPY_CHUNK_ROWS = 500_000
@@ -953,7 +954,7 @@ def health_chunks(params: DatasetParams, window: Window, chunk_points: int = 806
         codes = np.array([code or 0 for _text, code in CHECK_ERRORS] + [200])
         ok = failure < 0
         yield Chunk(
-            "investor_metrics.service_health_checks",
+            HEALTH_TABLE,
             [
                 text_column("service", SERVICES, service),
                 timestamp_column("checked_at", window, offsets),
@@ -1018,7 +1019,7 @@ class LoadSummary:
     def describe(self) -> str:
         p = self.params
         what = (
-            f"ChatterFix {p.scale} dataset (seed {p.seed}, {_iso(p.start)} → {_iso(p.end)}{_knobs_text(p)})"
+            f"ChatterFix {p.scale} dataset (seed {p.seed}, {iso_utc(p.start)} → {iso_utc(p.end)}{_knobs_text(p)})"
         )
         head = (
             f"Loaded {what} in {self.seconds:.1f} s"
@@ -1028,10 +1029,6 @@ class LoadSummary:
         width = max(len(t) for t in self.counts) if self.counts else 0
         lines = [f"  {table:<{width}}  {count:>12,}" for table, count in self.counts.items()]
         return "\n".join([head + ":", *lines])
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _knobs_text(p: DatasetParams) -> str:
@@ -1305,7 +1302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = settings_from_dsn(args.dsn) if args.dsn else postgres_settings_from_env()
     end = args.end or default_end()
-    print(f"end: {_iso(end)}{'' if args.end else ' (now, floored to the UTC hour)'}")
+    print(f"end: {iso_utc(end)}{'' if args.end else ' (now, floored to the UTC hour)'}")
     print(f"database: {settings.public_description()}")
     try:
         summary = load(

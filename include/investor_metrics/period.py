@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 
 import pendulum
 
@@ -22,6 +22,21 @@ def to_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}: every instant must carry its time zone")
     return value.astimezone(timezone.utc)
+
+
+def as_instant(value: datetime | str) -> datetime:
+    """An instant this project wrote itself (a store column, a snapshot's ISO string, an XCom) as an
+    aware datetime: a datetime with its time zone as is, a string parsed by ``parse_instant``; a
+    naive datetime is refused (``ValueError``)."""
+    if isinstance(value, datetime):
+        to_utc(value)  # refuses a naive one
+        return value
+    return parse_instant(str(value), "instant")
+
+
+def tz_label(tz: tzinfo) -> str:
+    """The IANA name of a time zone (``Europe/Berlin``), as the e-mails and the page print it."""
+    return getattr(tz, "name", None) or getattr(tz, "key", None) or str(tz)
 
 
 def calendar_offset(instant: datetime, tz, *, days: int = 0, months: int = 0) -> datetime:

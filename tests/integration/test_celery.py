@@ -46,11 +46,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
-
 # The worker imports this module for ``worker_hostname``: keep its top light and without side
 # effects (no conftest, no generator, no Airflow).
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, free_port
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(1800)]
 

@@ -29,7 +29,13 @@ import pytest
 from dev.demo_data import generator
 from include.investor_metrics.settings import PostgresSettings
 from tests.conftest import demo_stack
-from tests.unit.api.test_investor_api import LATEST_END, XSS_TITLE, fill_store, fixture_alerts, fixture_snapshots
+from tests.unit.api.test_investor_api import (
+    LATEST_END,
+    XSS_TITLE,
+    fill_store,
+    fixture_alerts,
+    fixture_snapshots,
+)
 
 pytestmark = pytest.mark.stack
 

@@ -33,6 +33,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from include.investor_metrics import period
+from include.investor_metrics.contract import SEVERITIES
 from include.investor_metrics.settings import (
     CHATTERFIX_CONN_ID,
     DEFAULT_DB_NAME,
@@ -49,7 +50,6 @@ URL_PREFIX = "/api/investor"  # where the plugin mounts the API in the Airflow A
 HISTORY_MAX = 520  # ten years of weeks
 ALERTS_LIMIT_DEFAULT = 100
 ALERTS_LIMIT_MAX = 1000
-SEVERITIES = ("critical", "high", "medium", "low")
 
 POOL_SIZE_VARIABLE = "INVESTOR_API_POOL_SIZE"
 DEFAULT_POOL_SIZE = 5

@@ -51,15 +51,14 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 from include.investor_metrics import settings as config
+from include.investor_metrics.contract import PROBE_INTERVAL
 from include.investor_metrics.db import read_sql
 from include.investor_metrics.mail.message import KIND_ALERT
-from include.investor_metrics.period import iso_utc, to_utc
+from include.investor_metrics.period import as_instant, iso_utc, to_utc, tz_label
 from include.investor_metrics.settings import ConfigError
 
 log = logging.getLogger(__name__)
 
-PROBE_EVERY = timedelta(minutes=5)
-PROBE_CRON = "*/5 * * * *"
 PROBE_MAX_LAG = timedelta(minutes=10)  # a round older than this is not probed (see run_probe_round)
 FAILURES_FOR_INCIDENT = 3
 INCIDENT_RULE = "critical_system_failure"
@@ -143,7 +142,7 @@ def probe_timeout(env: Mapping[str, str] | None = None) -> float:
 def probe_round(instant: datetime) -> datetime:
     """The probe round ``instant`` belongs to: floored to the 5-minute grid, in UTC."""
     utc = to_utc(instant)
-    step = int(PROBE_EVERY.total_seconds())
+    step = int(PROBE_INTERVAL.total_seconds())
     return datetime.fromtimestamp(int(utc.timestamp()) // step * step, tz=timezone.utc)
 
 
@@ -315,10 +314,6 @@ def _local(instant: datetime, tz) -> str:
     return f"{local.day} {local:%b %Y %H:%M}"
 
 
-def _tz_label(tz) -> str:
-    return getattr(tz, "name", None) or getattr(tz, "key", None) or str(tz)
-
-
 def incident_alert(service: str, first_failed: datetime, alert_at: datetime, error: str | None, *, tz) -> dict:
     """The ``critical_system_failure`` alert of a service's failure streak (deterministic)."""
     from include.investor_metrics.weekly import alerts
@@ -335,7 +330,7 @@ def incident_alert(service: str, first_failed: datetime, alert_at: datetime, err
         "category": rule.category,
         "title": f"{service} is down: {n} health probes failed in a row",
         "message": (f"The {service} service failed {n} health probes in a row, from {_local(first_failed, tz)} "
-                    f"to {_local(alert_at, tz)} ({_tz_label(tz)}); the third one: {error or 'no error text'}. "
+                    f"to {_local(alert_at, tz)} ({tz_label(tz)}); the third one: {error or 'no error text'}. "
                     "A follow-up e-mail says when it answers again."),
         "metric": INCIDENT_METRIC,
         "value": n,
@@ -401,11 +396,11 @@ def _duration(seconds: float) -> str:
 def incident_message(alert: Mapping, *, recipients: list[str], sender: str, tz=None, airflow_url: str | None = None):
     """The e-mail that opens an incident (send-log kind ``alert``, key the alert id)."""
     tz = _zone(tz)
-    when = _tz_label(tz)
+    when = tz_label(tz)
     lines = [
         ("Service", alert["service"]),
-        ("Failing since", f"{_local(_instant(alert['period_start']), tz)} ({when})"),
-        ("Alert raised", f"{_local(_instant(alert['triggered_at']), tz)} ({when}), "
+        ("Failing since", f"{_local(as_instant(alert['period_start']), tz)} ({when})"),
+        ("Alert raised", f"{_local(as_instant(alert['triggered_at']), tz)} ({when}), "
                          f"after {FAILURES_FOR_INCIDENT} failed probes in a row"),
         ("Severity", f"{alert['severity']} ({alert['category']}), rule {alert['rule']}"),
         ("Alert id", alert["id"]),
@@ -422,12 +417,12 @@ def resolution_message(alert: Mapping, *, recipients: list[str], sender: str, tz
     """The e-mail that closes an incident (kind ``incident_resolved``), threaded under its alert."""
     tz = _zone(tz)
     service = alert["service"]
-    down_since, answered = _instant(alert["period_start"]), _instant(alert["resolved_at"])
+    down_since, answered = as_instant(alert["period_start"]), as_instant(alert["resolved_at"])
     duration = _duration((answered - down_since).total_seconds())
     lines = [
         ("Service", service),
-        ("Down since", f"{_local(down_since, tz)} ({_tz_label(tz)})"),
-        ("Answered at", f"{_local(answered, tz)} ({_tz_label(tz)})"),
+        ("Down since", f"{_local(down_since, tz)} ({tz_label(tz)})"),
+        ("Answered at", f"{_local(answered, tz)} ({tz_label(tz)})"),
         ("Outage", f"about {duration}"),
         ("Alert", f"{alert['title']} (id {alert['id']})"),
     ]
@@ -482,10 +477,6 @@ def _incident_email(alert: Mapping, *, kind: str, subject: str, heading: str, su
     message.set_content("\n".join(text) + "\n", cte="quoted-printable")
     message.add_alternative(html, subtype="html", cte="quoted-printable")
     return message
-
-
-def _instant(value) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 def send_incident_emails(conn, service: str, *, run_id: str | None, recipients: list[str] | None = None,
@@ -616,7 +607,7 @@ def run_incident_handling(context, probed: Mapping) -> dict:
                 "alert_history": None}
     from include.investor_metrics.task_context import airflow_run_url
 
-    checked_at = _instant(probed["checked_at"])
+    checked_at = as_instant(probed["checked_at"])
     # A retry may follow an attempt that changed the store but died before publishing the history.
     retry = getattr(context.get("ti"), "try_number", 1) > 1
     conn = _metrics_conn()

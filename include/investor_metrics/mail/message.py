@@ -40,7 +40,8 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from include.investor_metrics.period import Period, iso_utc, parse_period_end
+from include.investor_metrics.contract import SEVERITIES, URGENT_SEVERITIES
+from include.investor_metrics.period import Period, as_instant, iso_utc, tz_label
 from include.investor_metrics.settings import parse_address_list
 from include.investor_metrics.weekly.archive import dumps as snapshot_json_bytes
 from include.investor_metrics.weekly.archive import period_file_name
@@ -55,8 +56,6 @@ KIND_DATA_QUALITY_FAILURE = "data_quality_failure"
 KIND_DELIVERY_REPORT = "delivery_report"  # to DATA_TEAM_EMAILS: refused addresses, unknown outcomes
 ON_DEMAND_KEY_PREFIX = "on_demand|"
 
-SEVERITIES = ("critical", "high", "medium", "low")
-URGENT_SEVERITIES = ("critical", "high")  # emailed at once, on their own (SPEC section 8)
 MAX_MESSAGE_BYTES = 300_000
 TREND_WEEKS = 12
 DEFAULT_UPTIME_TARGET = 99.5
@@ -102,24 +101,12 @@ def _timezone(tz) -> tzinfo:
     return tz
 
 
-def _tz_name(tz: tzinfo) -> str:
-    return getattr(tz, "name", None) or getattr(tz, "key", None) or str(tz)
-
-
-def _instant(value) -> datetime:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: every instant must carry its time zone")
-        return value
-    return parse_period_end(str(value))
-
-
 def period_bounds(period) -> tuple[datetime, datetime]:
     """(start, end) of a ``Period``, or of a snapshot's ``period`` dict of ISO strings."""
     if isinstance(period, Period):
         return period.start, period.end
     if isinstance(period, Mapping):
-        return _instant(period["start"]), _instant(period["end"])
+        return as_instant(period["start"]), as_instant(period["end"])
     raise TypeError(f"period must be an include.investor_metrics.period.Period or a dict with start/end, got {type(period).__name__}")
 
 
@@ -139,7 +126,7 @@ def week_ending_label(period_end: datetime, tz: tzinfo) -> str:
 
 def period_label(start: datetime, end: datetime, tz: tzinfo) -> str:
     s, e = start.astimezone(tz), end.astimezone(tz)
-    return f"{s.day} {s:%b %Y %H:%M} – {e.day} {e:%b %Y %H:%M} ({_tz_name(tz)})"
+    return f"{s.day} {s:%b %Y %H:%M} – {e.day} {e:%b %Y %H:%M} ({tz_label(tz)})"
 
 
 def _one_line(text, limit: int = 200) -> str:
@@ -381,11 +368,11 @@ TRENDS = (
 def trend_window(snapshot: Mapping, history: Iterable[Mapping], weeks: int = TREND_WEEKS) -> list[Mapping]:
     """The last ``weeks`` snapshots up to and including ``snapshot``, oldest first (one per period
     end; the current snapshot wins over a stored copy of itself)."""
-    end = _instant(snapshot["period"]["end"])
+    end = as_instant(snapshot["period"]["end"])
     by_end: dict[datetime, Mapping] = {}
     for item in history or ():
         try:
-            item_end = _instant(item["period"]["end"])
+            item_end = as_instant(item["period"]["end"])
         except (KeyError, TypeError, ValueError):
             continue
         if item_end < end:
@@ -459,7 +446,7 @@ def render_trend_chart(points: Sequence[tuple[datetime, float | None]], trend: T
 def trend_charts(window: Sequence[Mapping], tz: tzinfo, *, uptime_target: float | None) -> list[dict]:
     charts = []
     for trend in TRENDS:
-        points = [(_instant(s["period"]["end"]), _number(_lookup(s, trend.path))) for s in window]
+        points = [(as_instant(s["period"]["end"]), _number(_lookup(s, trend.path))) for s in window]
         known = [(d, v) for d, v in points if v is not None]
         if known:
             first, last = known[0], known[-1]
@@ -574,13 +561,13 @@ def weekly_summary_key(snapshot: Mapping, *, on_demand: bool | None = None) -> s
     stands in for the scheduled week's summary of the same end."""
     if on_demand is None:
         on_demand = _lookup(snapshot, ("period", "type")) == "on_demand"
-    key = iso_utc(_instant(snapshot["period"]["end"]))
+    key = iso_utc(as_instant(snapshot["period"]["end"]))
     return ON_DEMAND_KEY_PREFIX + key if on_demand else key
 
 
 def weekly_summary_subject(snapshot: Mapping, tz) -> str:
     tz = _timezone(tz)
-    end = _instant(snapshot["period"]["end"])
+    end = as_instant(snapshot["period"]["end"])
     mrr = _number(_lookup(snapshot, ("financial", "mrr")))
     growth = _number(_lookup(snapshot, ("financial", "mrr_growth_rate")))
     mrr_text = _money(mrr) if mrr is not None else "n/a"
@@ -769,20 +756,6 @@ def build_weekly_summary(
     return msg
 
 
-def html_with_data_uris(message: EmailMessage) -> str:
-    """The HTML part of a built message with each ``cid:`` image turned into a ``data:`` URI: what
-    the reader sees, viewable in a browser (previews; never sent)."""
-    import base64
-
-    html = message.get_body(("html",)).get_content()
-    for part in message.walk():
-        cid = part.get("Content-ID")
-        if cid and part.get_content_maintype() == "image":
-            uri = f"data:{part.get_content_type()};base64," + base64.b64encode(part.get_content()).decode()
-            html = html.replace(f"cid:{cid.strip('<>')}", uri)
-    return html
-
-
 # --------------------------------------------------------------------------- alert messages
 def alert_key(alert: Mapping) -> str:
     """The exactly-once key of an alert message: the alert's id (one message per alert)."""
@@ -797,7 +770,7 @@ def alert_subject(alert: Mapping, tz) -> str:
     headline = alert_headline(alert)
     subject = f"[{_severity(alert).upper()}] ChatterFix: {headline}"
     if alert.get("period_end") and "week ending" not in headline.lower():
-        subject += f" (week ending {week_ending_label(_instant(alert['period_end']), tz)})"
+        subject += f" (week ending {week_ending_label(as_instant(alert['period_end']), tz)})"
     return _one_line(subject, 250)
 
 
@@ -832,8 +805,8 @@ def build_alert_message(
         "badge": badge,
         "tint": tint,
         "period_label": period_label(*start_end, tz) if start_end else "n/a",
-        "triggered_at": (local_date(_instant(triggered), tz) + _instant(triggered).astimezone(tz).strftime(" %H:%M")
-                         + f" ({_tz_name(tz)})") if triggered else "n/a",
+        "triggered_at": (local_date(as_instant(triggered), tz) + as_instant(triggered).astimezone(tz).strftime(" %H:%M")
+                         + f" ({tz_label(tz)})") if triggered else "n/a",
         "airflow_url": _safe_url(airflow_url),
     }
     text = [

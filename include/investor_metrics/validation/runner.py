@@ -71,14 +71,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from include.investor_metrics.contract import HEALTH_TABLE, PROBE_INTERVAL_SECONDS
 from include.investor_metrics.db import read_sql
 from include.investor_metrics.period import Period, iso_utc, to_utc
 
 log = logging.getLogger(__name__)
 
 SOURCE_TABLES = ("customers", "subscriptions", "leads", "nps_responses", "usage_events", "ai_requests")
-HEALTH_TABLE = "investor_metrics.service_health_checks"
-PROBE_INTERVAL_SECONDS = 300  # the probe DAG's schedule (SPEC section 9)
 MIN_PROBE_COVERAGE_PCT = 90.0
 
 FAILURE = "failure"

@@ -92,9 +92,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 
+from include.investor_metrics.contract import SEVERITY_RANK
 from include.investor_metrics.db import read_sql
 from include.investor_metrics.period import (
     Period,
+    as_instant,
     calendar_offset,
     iso_utc,
     parse_period_end,
@@ -105,7 +107,6 @@ from include.investor_metrics.settings import ConfigError, airflow_variable
 
 log = logging.getLogger(__name__)
 
-SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 ALERT_FIELDS = ("id", "rule", "severity", "category", "title", "message", "metric", "value", "threshold",
                 "period_start", "period_end", "triggered_at")
 STORED_FIELDS = (*ALERT_FIELDS, "run_id", "notified")
@@ -427,7 +428,7 @@ def _fmt(value) -> str:
 
 
 def _iso(value: datetime | str) -> str:
-    return iso_utc(parse_period_end(value) if isinstance(value, str) else value)
+    return iso_utc(as_instant(value))
 
 
 def sort_alerts(alerts: Iterable[dict]) -> list[dict]:
@@ -514,9 +515,7 @@ def _key_of(alert: Mapping, series: str = "weekly") -> str:
 
 
 def _instant(value):
-    if value is None or isinstance(value, datetime):
-        return value
-    return parse_period_end(value)
+    return None if value is None else as_instant(value)
 
 
 def period_lock_key(period_end: datetime | str, series: str = "weekly") -> str:

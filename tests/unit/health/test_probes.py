@@ -37,7 +37,7 @@ TIMEOUT = 1.0
 
 def at(i: int) -> datetime:
     """Probe round i after R0."""
-    return R0 + i * probes.PROBE_EVERY
+    return R0 + i * probes.PROBE_INTERVAL
 
 
 def iso(instant: datetime) -> str:
@@ -515,7 +515,7 @@ def test_the_dag_probes_and_raises_the_incident(env, service, airflow_db, monkey
     conn = connect(env.db)
     try:
         for back in (2, 1):
-            probes.record_checks(conn, current - back * probes.PROBE_EVERY,
+            probes.record_checks(conn, current - back * probes.PROBE_INTERVAL,
                                  probes.probe_all({"gone": gone.url}, timeout=TIMEOUT))
     finally:
         conn.close()
@@ -531,7 +531,7 @@ def test_the_dag_probes_and_raises_the_incident(env, service, airflow_db, monkey
         ("api", True, 200, None), ("gone", False, None, "connection refused")]
     [incident] = incidents(env.db)
     assert (incident["service"], incident["period_start"], incident["period_end"]) == (
-        "gone", current - 2 * probes.PROBE_EVERY, current)
+        "gone", current - 2 * probes.PROBE_INTERVAL, current)
     assert incident["notified"] and incident["run_id"] == dr.run_id
     mails = outbox(env)
     assert sorted(m["X-Envelope-To"].strip() for m in mails) == sorted(INVESTORS)
@@ -556,7 +556,7 @@ def test_weekly_uptime_of_a_probed_week_matches_the_definition(env, service, met
         probes.record_checks(metrics_conn, when, probes.probe_all(services, timeout=TIMEOUT))
 
     api.status = 503
-    probe(period.start - probes.PROBE_EVERY)  # before the week: not counted
+    probe(period.start - probes.PROBE_INTERVAL)  # before the week: not counted
     for k, when in enumerate(rounds):
         api.status = 503 if failing.get(k) == 503 else 200
         if failing.get(k) == "down":
