@@ -26,8 +26,9 @@ stop: venv  ## stop everything `make demo` started
 status: venv  ## what the demo stack is running
 	$(BIN)/python -m dev.stack.devstack status
 
-lint: venv  ## ruff (with the Airflow 3 AIR rules)
+lint: venv  ## ruff (with the Airflow 3 AIR rules), import contracts, layers, module size
 	$(BIN)/ruff check dags plugins include dev tests docker
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_import_contracts.py tests/test_code_layout.py
 
 test: venv lint  ## run the test suite against a real PostgreSQL
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
