@@ -13,11 +13,11 @@ DAG reports on the week that ends at that moment, **[end − 7 calendar days, en
    stops the run here and names table, column, rule and bad-row count (Data Docs in
    `docs/investors/data_quality/`);
 3. `compute_metrics` computes every metric with pandas — each definition is one small function in
-   `include/investor_metrics/weekly/metrics.py` (its docstring lists them all: MRR/ARR, growth, MRR movements, churn, NPS,
-   utilisation, at-risk, uptime, AI usage);
-4. `evaluate_alerts` applies the alert rules (`include/investor_metrics/weekly/alerts.py`: uptime, critical failure,
-   MRR growth, churn spike against the 8 previous weeks, API response time, AI accuracy, degraded
-   services; thresholds overridable) and stages the snapshot with its alerts;
+   `include/investor_metrics/weekly/metrics.py` (its docstring lists them all: MRR/ARR, growth,
+   MRR movements, churn, NPS, utilisation, at-risk, uptime, AI usage);
+4. `evaluate_alerts` applies the alert rules (`include/investor_metrics/weekly/alerts.py`: uptime,
+   critical failure, MRR growth, churn spike against the 8 previous weeks, API response time, AI
+   accuracy, degraded services; thresholds overridable) and stages the snapshot with its alerts;
 5. `archive_snapshot` stores the snapshot and its alerts in `investor_metrics.snapshots` /
    `investor_metrics.alerts` (one transaction under the period's lock), then, from the committed
    store, writes `metrics_YYYY-MM-DD_HH-MM-SS.json` (on-demand reports: `on_demand/...`),
@@ -26,9 +26,9 @@ DAG reports on the week that ends at that moment, **[end − 7 calendar days, en
    `send_weekly_summary` e-mails the summary (KPIs vs last week, 12-week charts, alerts, the
    snapshot attached) to each of `INVESTOR_EMAILS` on a message of their own — exactly once per
    period and recipient (send log in `investor_metrics.send_log`); a scheduled run also sends what
-   the last `INVESTOR_OWED_EMAIL_WEEKS` (4) weeks still owe. Backfills and on-demand runs without `send_email` skip both:
-   `archive_snapshot` marks them skipped (as a ShortCircuitOperator would), so they never start.
-   A validation failure e-mails `DATA_TEAM_EMAILS` (if set), never the investors.
+   the last `INVESTOR_OWED_EMAIL_WEEKS` (4) weeks still owe. Backfills and on-demand runs without
+   `send_email` skip both: `archive_snapshot` marks them skipped (as a ShortCircuitOperator would), so
+   they never start. A validation failure e-mails `DATA_TEAM_EMAILS` (if set), never the investors.
 
 **Run types.** Scheduled: the week ending at the data-interval end. Backfill
 (`airflow backfill create --dag-id investor_metrics ...`): the same for past weeks, never moving

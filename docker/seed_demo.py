@@ -72,8 +72,9 @@ def seed_metrics_store(source: PostgresSettings, metrics_uri: str) -> None:
         started = time.monotonic()
         with tempfile.TemporaryFile() as buffer:
             with src.cursor() as cur:
-                cur.copy_expert(f"COPY (SELECT {HEALTH_COLUMNS} FROM {HEALTH_TABLE}) TO STDOUT (FORMAT binary)",
-                                buffer)
+                cur.copy_expert(
+                    f"COPY (SELECT {HEALTH_COLUMNS} FROM {HEALTH_TABLE}) TO STDOUT (FORMAT binary)", buffer
+                )
             buffer.seek(0)
             with metrics.cursor() as cur:
                 cur.copy_expert(f"COPY {HEALTH_TABLE} ({HEALTH_COLUMNS}) FROM STDIN (FORMAT binary)", buffer)

@@ -20,7 +20,8 @@ from include.investor_metrics.api.queries import URL_PREFIX
 
 def _icon(colour: str) -> str:
     svg = (f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 24 24' fill='none' stroke='{colour}' "
-           "stroke-width='2' stroke-linecap='round'><path d='M3 20h18M6 16v-4M11 16V8M16 16v-6M20 16V5'/></svg>")
+           "stroke-width='2' stroke-linecap='round'>"
+           "<path d='M3 20h18M6 16v-4M11 16V8M16 16v-6M20 16V5'/></svg>")
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 

@@ -32,7 +32,9 @@ os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PROJECT_ROOT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")] if p)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")] if p
+)
 atexit.register(shutil.rmtree, _AIRFLOW_HOME, True)
 
 from dev.stack import embedded_pg  # noqa: E402
@@ -102,7 +104,10 @@ def demo_stack(server: PostgresSettings, root: Path, prefix: str, prepare=None):
     from dev.stack.airflow_api import AirflowClient
     from dev.stack.devstack import isolated_env
 
-    with temporary_database(server, prefix) as settings, temporary_database(server, f"{prefix}_af") as airflow_db:
+    with (
+        temporary_database(server, prefix) as settings,
+        temporary_database(server, f"{prefix}_af") as airflow_db,
+    ):
         if prepare is not None:
             prepare(settings)
         env = isolated_env(settings, root, airflow_db.dbname)

@@ -27,7 +27,8 @@ def modules_of(package: str) -> dict[str, Path]:
 
 def imported_names(tree: ast.AST, module: str, *, top_level_only: bool) -> list[tuple[int, str]]:
     """(line, dotted name) of every import in ``tree``: ``import a.b`` gives ``a.b``, ``from a import
-    b`` gives ``a.b`` (module ``a.b``, or else a name of module ``a``); relative imports are resolved against ``module``.
+    b`` gives ``a.b`` (module ``a.b``, or else a name of module ``a``); relative imports are
+    resolved against ``module``.
     ``top_level_only``: only the statements executed when the module is imported (module body, and
     the bodies of its top-level if/try/with blocks), not those inside functions or classes."""
     if top_level_only:
@@ -180,7 +181,8 @@ def test_imported_names_sees_lazy_and_relative_imports():
 def test_find_cycle_names_the_modules_of_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
-    assert tangled_modules({"a": {"b"}, "b": {"a", "c"}, "c": {"d"}, "d": {"c"}, "e": {"a"}}) == {"a", "b", "c", "d"}
+    assert tangled_modules({"a": {"b"}, "b": {"a", "c"}, "c": {"d"}, "d": {"c"}, "e": {"a"}}) == {
+        "a", "b", "c", "d"}
     assert tangled_modules({"a": {"b"}, "b": {"c"}, "c": set()}) == set()
 
 
@@ -190,7 +192,8 @@ def test_import_graph_reads_from_package_import_as_the_module(tmp_path):
     root.mkdir()
     (root / "__init__.py").write_text("")
     (root / "pipeline.py").write_text("from include import probes\n")
-    (root / "probes.py").write_text("def f():\n    import include.archive\nfrom include.pipeline import airflow_run_url\n")
+    (root / "probes.py").write_text("def f():\n    import include.archive\n"
+                                    "from include.pipeline import airflow_run_url\n")
     (root / "archive.py").write_text("from include import pipeline\n")
     globals()["PROJECT_ROOT"] = tmp_path
     try:

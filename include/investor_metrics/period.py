@@ -149,10 +149,11 @@ def parse_instant(raw: str, parameter: str = "period_end") -> datetime:
         raise InstantError(parameter, f"{parameter} {shown} is not an ISO 8601 date-time with seconds; "
                                       f"expected e.g. {INSTANT_EXAMPLE}")
     if shape["offset"] is None:
-        raise InstantError(parameter, f"{parameter} {shown} has no UTC offset; expected e.g. {INSTANT_EXAMPLE}")
+        raise InstantError(parameter, f"{parameter} {shown} has no UTC offset; "
+                                      f"expected e.g. {INSTANT_EXAMPLE}")
     out_of_range = InstantOutOfRange(
-        parameter, f"{parameter} {shown} is outside the years {MIN_YEAR}–{MAX_YEAR} (in UTC): give an instant "
-                   f"from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z, e.g. {INSTANT_EXAMPLE}")
+        parameter, f"{parameter} {shown} is outside the years {MIN_YEAR}–{MAX_YEAR} (in UTC): give an "
+                   f"instant from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z, e.g. {INSTANT_EXAMPLE}")
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -199,8 +200,8 @@ def refuse_future(end: datetime, reference: datetime, parameter: str = "period_e
     if to_utc(end) > to_utc(reference) + FUTURE_TOLERANCE:
         raise InstantInFuture(
             parameter, f"{parameter} {format_instant(end)} is in the future (later than "
-                       f"{format_instant(whole_second(reference))} + {FUTURE_TOLERANCE.seconds // 60} minutes): "
-                       "a report covers the 7 days before an instant that has passed")
+                       f"{format_instant(whole_second(reference))} + {FUTURE_TOLERANCE.seconds // 60} "
+                       "minutes): a report covers the 7 days before an instant that has passed")
     return to_utc(end)
 
 

@@ -32,7 +32,9 @@ def is_bad_input(exception: BaseException) -> bool:
 class BadInputFailsAtOnce(RetryPolicy):
     """Fail at once on bad input (including when it is the cause of the raised exception)."""
 
-    def evaluate(self, exception: BaseException, try_number: int, max_tries: int, context=None) -> RetryDecision:
+    def evaluate(
+        self, exception: BaseException, try_number: int, max_tries: int, context=None
+    ) -> RetryDecision:
         seen = set()
         current: BaseException | None = exception
         while current is not None and id(current) not in seen:

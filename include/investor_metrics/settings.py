@@ -215,7 +215,9 @@ def investor_timezone(env: Mapping[str, str] | None = None):
     try:
         return pendulum.timezone(raw)
     except Exception:
-        raise ConfigError(f"INVESTOR_TIMEZONE {raw!r} is not an IANA time zone name (e.g. Europe/Paris)") from None
+        raise ConfigError(
+            f"INVESTOR_TIMEZONE {raw!r} is not an IANA time zone name (e.g. Europe/Paris)"
+        ) from None
 
 
 def metrics_schedule(env: Mapping[str, str] | None = None) -> str:

@@ -69,7 +69,9 @@ def test_dag_files_do_no_heavy_imports_at_parse_time():
         "print(','.join(heavy))"
     )
     for path in (PROJECT_ROOT / "dags").glob("*.py"):
-        out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+        )
         assert out.stdout.strip() == "", f"{path.name} imports {out.stdout.strip()} at parse time"
 
 

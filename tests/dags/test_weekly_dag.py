@@ -72,7 +72,8 @@ def dag_env(monkeypatch, source_db, tmp_path, airflow_db):
     # each test starts from an empty metrics store (send log, alerts, snapshots)
     conn = connect(source_db)
     with conn, conn.cursor() as cur:
-        cur.execute("DROP TABLE IF EXISTS investor_metrics.snapshots, investor_metrics.alerts, investor_metrics.send_log")
+        cur.execute("DROP TABLE IF EXISTS investor_metrics.snapshots, investor_metrics.alerts, "
+                    "investor_metrics.send_log")
     conn.close()
     yield tmp_path
     sink.stop()
@@ -115,7 +116,9 @@ def _cents(twelfths) -> float:
 def _pct(num, den) -> float | None:
     if not den:
         return None
-    return float((Decimal(int(num)) * 100 / Decimal(int(den))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+    return float(
+        (Decimal(int(num)) * 100 / Decimal(int(den))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    )
 
 
 def test_a_week_end_to_end(dag_env, source_db):
@@ -136,7 +139,8 @@ def test_a_week_end_to_end(dag_env, source_db):
 
     mrr12, active = _q(source_db, """
         SELECT coalesce(sum(m), 0), count(*) FILTER (WHERE m > 0) FROM (
-          SELECT customer_id, sum(CASE billing_interval WHEN 'month' THEN amount_cents * 12 ELSE amount_cents END) m
+          SELECT customer_id,
+                 sum(CASE billing_interval WHEN 'month' THEN amount_cents * 12 ELSE amount_cents END) m
           FROM subscriptions WHERE started_at < %(end)s AND (ended_at IS NULL OR ended_at >= %(end)s)
           GROUP BY customer_id) t""", p)
     assert snapshot["financial"]["mrr"] == _cents(mrr12)
@@ -144,8 +148,10 @@ def test_a_week_end_to_end(dag_env, source_db):
     assert snapshot["financial"]["active_customers"] == active
 
     mrr12_start = _q(source_db, """
-        SELECT coalesce(sum(CASE billing_interval WHEN 'month' THEN amount_cents * 12 ELSE amount_cents END), 0)
-        FROM subscriptions WHERE started_at < %(start)s AND (ended_at IS NULL OR ended_at >= %(start)s)""", p)[0]
+        SELECT coalesce(sum(CASE billing_interval WHEN 'month' THEN amount_cents * 12
+                                 ELSE amount_cents END), 0)
+        FROM subscriptions
+        WHERE started_at < %(start)s AND (ended_at IS NULL OR ended_at >= %(start)s)""", p)[0]
     assert snapshot["financial"]["net_new_mrr"] == _cents(mrr12 - mrr12_start)
 
     total, chat, hits, errors = _q(source_db, """
@@ -159,8 +165,10 @@ def test_a_week_end_to_end(dag_env, source_db):
 
     checks, ok, p95 = _q(source_db, """
         SELECT count(*), count(*) FILTER (WHERE ok),
-               percentile_cont(0.95) WITHIN GROUP (ORDER BY response_ms) FILTER (WHERE ok AND response_ms IS NOT NULL)
-        FROM investor_metrics.service_health_checks WHERE checked_at >= %(start)s AND checked_at < %(end)s""", p)
+               percentile_cont(0.95) WITHIN GROUP (ORDER BY response_ms)
+                 FILTER (WHERE ok AND response_ms IS NOT NULL)
+        FROM investor_metrics.service_health_checks
+        WHERE checked_at >= %(start)s AND checked_at < %(end)s""", p)
     sh = snapshot["system_health"]
     assert sh["uptime_percentage"] == _pct(ok, checks)
     assert sh["p95_response_time_ms"] == round(float(p95), 2)
@@ -168,7 +176,8 @@ def test_a_week_end_to_end(dag_env, source_db):
 
     responses, promoters, detractors = _q(source_db, """
         SELECT count(*), count(*) FILTER (WHERE score >= 9), count(*) FILTER (WHERE score <= 6)
-        FROM nps_responses WHERE responded_at >= %(end)s - interval '90 days' AND responded_at < %(end)s""", p)
+        FROM nps_responses
+        WHERE responded_at >= %(end)s - interval '90 days' AND responded_at < %(end)s""", p)
     nps = snapshot["business_health"]["customer_satisfaction"]
     assert nps["responses"] == responses
     assert nps["nps"] == pytest.approx(
@@ -181,17 +190,20 @@ def test_a_week_end_to_end(dag_env, source_db):
     history = json.loads((archive / "alert_history.json").read_text())["alerts"]
     assert sorted(a["id"] for a in history) == sorted(a["id"] for a in snapshot["alerts"])
     for alert in snapshot["alerts"]:
-        assert alert["period_end"] == PERIOD_END and alert["severity"] in ("critical", "high", "medium", "low")
+        assert (alert["period_end"] == PERIOD_END
+                and alert["severity"] in ("critical", "high", "medium", "low"))
         assert "run_id" not in alert and "notified" not in alert
     growth = snapshot["financial"]["mrr_growth_rate"]
-    assert ("mrr_growth_below_target" in {a["rule"] for a in snapshot["alerts"]}) == (growth is not None and growth < 5)
+    assert ("mrr_growth_below_target" in {a["rule"] for a in snapshot["alerts"]}) == (
+        growth is not None and growth < 5)
     uptime_alert = next(a for a in snapshot["alerts"] if a["rule"] == "uptime_below_target")
     assert (uptime_alert["severity"], uptime_alert["category"]) == ("high", "system")
     assert uptime_alert["value"] == snapshot["system_health"]["uptime_percentage"] < 99.5
     assert snapshot["system_health"]["status"] == "degraded"
 
     # the snapshot is in the metrics store too, once
-    assert _q(source_db, "SELECT count(*) FROM investor_metrics.snapshots WHERE period_end = %(end)s", p)[0] == 1
+    assert _q(source_db, "SELECT count(*) FROM investor_metrics.snapshots "
+                         "WHERE period_end = %(end)s", p)[0] == 1
 
     # a rerun of the period gives the same snapshot (but generated_at) and no second row
     dr2, states2 = run_dag()
@@ -220,7 +232,8 @@ def test_on_demand_run_with_send_email_mails_alerts_then_the_summary_once(dag_en
     messages = outbox(dag_env)
     subjects = [m["Subject"] for m in messages]
     # the outage week raises a high uptime alert: e-mailed on its own (in parallel with the summary)
-    alert_mails = [m for m in messages if m["Subject"].startswith("[HIGH]") and "uptime" in m["Subject"].lower()]
+    alert_mails = [m for m in messages
+                   if m["Subject"].startswith("[HIGH]") and "uptime" in m["Subject"].lower()]
     assert sorted(m["X-Envelope-To"] for m in alert_mails) == sorted(INVESTORS), subjects
     summary = [m for m in messages if m["Subject"].startswith("ChatterFix investor metrics")]
     # one copy per investor, each addressed to that investor alone, under the on-demand key
@@ -278,8 +291,8 @@ def _q_send_log_sent(dag_env) -> int:
 
 # The one dag.test-level bad-data case: it proves that a refused period publishes nothing and
 # e-mails only the data team. Every class of bad input is refused at validate_period level, which
-# costs a second instead of a DAG run: tests/unit/validation/test_validation.py (each rule, with its count) and
-# tests/faults/test_bad_input.py (the docs' table). (table, column, SQL adding 2 bad rows inside
+# costs a second instead of a DAG run: tests/unit/validation/test_validation.py (each rule, with its
+# count) and tests/faults/test_bad_input.py (the docs' table). (table, column, SQL adding 2 bad rows inside
 # the period's windows, marked so the fixture can remove them.) An amount near the bigint maximum:
 # 12 x it wrapped int64 (MRR $49.99) and passed validation.
 BAD_DATA = {
@@ -344,7 +357,8 @@ def test_a_week_before_the_data_gives_an_honest_snapshot(dag_env):
     # the generator's data starts 150 days before 2026-11-22: this week has no rows in any window
     dr, states = run_dag(period_end="2026-05-03T09:00:00Z")
     assert str(dr.state) in ("success", "DagRunState.SUCCESS"), states
-    snapshot = json.loads((dag_env / "archive" / "on_demand" / "metrics_2026-05-03_09-00-00.json").read_text())
+    snapshot = json.loads(
+        (dag_env / "archive" / "on_demand" / "metrics_2026-05-03_09-00-00.json").read_text())
     fin, biz, ai = snapshot["financial"], snapshot["business_health"], snapshot["ai_platform"]
     assert (fin["mrr"], fin["active_customers"], ai["total_requests"]) == (0.0, 0, 0)
     # rates without a denominator are null, not 0 and not an error

@@ -20,10 +20,10 @@ so the manual run is the only one.
 
 The assertions: every task instance's ``hostname`` (read through the REST API) is the worker's;
 the worker preloaded the pipeline's libraries before forking its pool (``[celery]
-celery_config_options`` = ``include.investor_metrics.runtime.celery_config.CELERY_CONFIG``, as in docker-compose.yaml: its
-log says so, the other processes' logs do not, and ``validate_data``'s log says Great Expectations
-was already imported when the task started); and the snapshot equals the LocalExecutor reference's
-for the same week except ``generated_at``.
+celery_config_options`` = ``include.investor_metrics.runtime.celery_config.CELERY_CONFIG``, as in
+docker-compose.yaml: its log says so, the other processes' logs do not, and ``validate_data``'s log
+says Great Expectations was already imported when the task started); and the snapshot equals the
+LocalExecutor reference's for the same week except ``generated_at``.
 The reference is ``dag.test()`` in this process (as in ``test_weekly_dag.py``): the same code, every
 task in one process, no broker, no staging shared between processes. It runs on the same source
 database after the metrics store is reset, so both runs start from the same state.
@@ -214,7 +214,8 @@ def _wait_http_ok(url: str, processes: Processes, timeout: float) -> None:
         except Exception as exc:  # noqa: BLE001 - poll until the deadline
             last = exc
         time.sleep(1)
-    raise AssertionError(f"{url} did not answer within {timeout:.0f} s ({last})\n" + processes.logs("api-server"))
+    raise AssertionError(
+        f"{url} did not answer within {timeout:.0f} s ({last})\n" + processes.logs("api-server"))
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +238,8 @@ def celery_stack(pg_server, tmp_path_factory):
         cur.execute(f'CREATE DATABASE "{source_name}"')
         cur.execute(f'CREATE DATABASE "{airflow_name}"')
     source = PostgresSettings(pg_server.host, pg_server.port, source_name, pg_server.user, pg_server.password)
-    metadata = PostgresSettings(pg_server.host, pg_server.port, airflow_name, pg_server.user, pg_server.password)
+    metadata = PostgresSettings(pg_server.host, pg_server.port, airflow_name, pg_server.user,
+                                pg_server.password)
     sink_port = free_port()
     sink = smtp_sink.start(base / "outbox", port=sink_port)
     processes = Processes(base / "logs", marker=token)
@@ -276,7 +278,8 @@ def celery_stack(pg_server, tmp_path_factory):
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata.sqlalchemy_url(),
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
             # as docker-compose.yaml: Airflow's Celery config, plus the worker preloading the
-            # pipeline's libraries before its pool is forked (include/investor_metrics/runtime/celery_config.py)
+            # pipeline's libraries before its pool is forked
+            # (include/investor_metrics/runtime/celery_config.py)
             "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": CELERY_CONFIG_OPTIONS,
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
             "AIRFLOW__API__BASE_URL": api_url,
@@ -289,13 +292,15 @@ def celery_stack(pg_server, tmp_path_factory):
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
-            "PYTHONPATH": os.pathsep.join(p for p in [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")] if p),
+            "PYTHONPATH": os.pathsep.join(
+                p for p in [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")] if p),
             "NO_PROXY": "*",
             "no_proxy": "*",
             "GX_ANALYTICS_ENABLED": "false",
             "DB_HOST": source.host, "DB_PORT": str(source.port), "DB_NAME": source.dbname,
             "DB_USER": source.user or "",
-            "SMTP_SERVER": "127.0.0.1", "SMTP_PORT": str(sink_port), "SMTP_STARTTLS": "false", "SMTP_SSL": "false",
+            "SMTP_SERVER": "127.0.0.1", "SMTP_PORT": str(sink_port),
+            "SMTP_STARTTLS": "false", "SMTP_SSL": "false",
             "INVESTOR_EMAIL": "metrics@chatterfix.example",
             "INVESTOR_EMAILS": "founder@chatterfix.example,investor@fund.example",
             "INVESTOR_TIMEZONE": "UTC",
@@ -449,7 +454,8 @@ def test_weekly_dag_runs_on_the_celery_worker_with_the_local_executors_snapshot(
     assert set(tis) == task_ids
     # without send_email, archive_snapshot skips both e-mail tasks: they run nowhere (no hostname)
     emails = ("send_alert_notifications", "send_weekly_summary")
-    assert {t: ti["state"] for t, ti in tis.items()} == {t: "skipped" if t in emails else "success" for t in tis}
+    assert {t: ti["state"] for t, ti in tis.items()} == {
+        t: "skipped" if t in emails else "success" for t in tis}
     ran = {t: ti["hostname"] for t, ti in tis.items() if t not in emails}
     assert ran == dict.fromkeys(ran, celery_stack["worker"])
     # routed through the broker on this run's queue, which only that worker consumes
@@ -457,7 +463,8 @@ def test_weekly_dag_runs_on_the_celery_worker_with_the_local_executors_snapshot(
     assert all(tis[t]["hostname"] in ("", None) for t in emails)
 
     # the worker imported the pipeline's libraries before forking its pool (worker_init signal of
-    # include.investor_metrics.runtime.celery_config), so the task processes started with them: validate_data says so
+    # include.investor_metrics.runtime.celery_config), so the task processes started with them:
+    # validate_data says so
     from include.investor_metrics.runtime.executor import preload_modules
 
     expected = len(preload_modules({}))
@@ -468,10 +475,12 @@ def test_weekly_dag_runs_on_the_celery_worker_with_the_local_executors_snapshot(
         assert "Celery worker: preloaded" not in (celery_stack["base"] / "logs" / f"{name}.log").read_text(
             errors="replace"), name
     validate_log = _task_log(celery_stack, run_id, "validate_data")
-    assert "Great Expectations already imported (preloaded by the executor)" in validate_log, validate_log[-3000:]
+    assert ("Great Expectations already imported (preloaded by the executor)"
+            in validate_log), validate_log[-3000:]
 
     celery_snapshot = json.loads((celery_stack["base"] / "archive" / PERIOD_FILE).read_text())
-    assert celery_snapshot["period"] == {"start": "2026-11-15T09:00:00Z", "end": PERIOD_END, "type": "on_demand"}
+    assert celery_snapshot["period"] == {
+        "start": "2026-11-15T09:00:00Z", "end": PERIOD_END, "type": "on_demand"}
     assert celery_snapshot["alerts"], "the outage week should raise alerts"
     # a manual run without send_email e-mails nobody
     assert list(celery_stack["outbox"].glob("*.eml")) == []

@@ -94,7 +94,8 @@ def _standalone_compose_v2() -> str | None:
     for folder in spec.submodule_search_locations:
         binary = Path(folder) / "docker-compose"
         if binary.is_file() and os.access(binary, os.X_OK):
-            version = subprocess.run([str(binary), "version"], capture_output=True, text=True, env=_clean_env())
+            version = subprocess.run([str(binary), "version"], capture_output=True, text=True,
+                                     env=_clean_env())
             if version.returncode == 0 and "v2." in version.stdout:
                 return str(binary)
     return None
@@ -134,7 +135,8 @@ def stock(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def custom(tmp_path_factory) -> dict:
-    return _model(_write_env(tmp_path_factory.mktemp("compose") / "custom.env", {**SECRETS, **CUSTOM_SETTINGS}))
+    return _model(
+        _write_env(tmp_path_factory.mktemp("compose") / "custom.env", {**SECRETS, **CUSTOM_SETTINGS}))
 
 
 def _env(model: dict, service: str) -> dict[str, str]:
@@ -252,7 +254,8 @@ def test_the_init_service_migrates_creates_the_user_and_loads_the_demo_data(stoc
     assert init["command"] == ["/opt/airflow/docker/airflow-init.sh"]
     env = init["environment"]
     assert env["_AIRFLOW_DB_MIGRATE"] == "true"
-    assert (env["_AIRFLOW_WWW_USER_USERNAME"], env["_AIRFLOW_WWW_USER_PASSWORD"]) == ("admin", "test-ui-password")
+    assert (env["_AIRFLOW_WWW_USER_USERNAME"], env["_AIRFLOW_WWW_USER_PASSWORD"]) == (
+        "admin", "test-ui-password")
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"].startswith("/opt/airflow/config/")
     assert env["LOAD_DEMO_DATA"] == "true"
     assert _env(custom, "airflow-init")["LOAD_DEMO_DATA"] == "false"
@@ -322,7 +325,8 @@ def test_the_seed_variables_reach_the_worker(custom):
 
 def test_the_image_recipe_agrees_with_the_lock():
     dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
-    base = re.search(r"^FROM\s+apache/airflow:(\S+)-python(\d+\.\d+)(?:\s+AS\s+\S+)?\s*$", dockerfile, re.M | re.I)
+    base = re.search(r"^FROM\s+apache/airflow:(\S+)-python(\d+\.\d+)(?:\s+AS\s+\S+)?\s*$", dockerfile,
+                     re.M | re.I)
     assert base, "the image must build FROM the official apache/airflow image"
     lock = (PROJECT_ROOT / "requirements.lock").read_text()
     assert f"\napache-airflow=={base.group(1)}\n" in f"\n{lock}"
@@ -404,7 +408,8 @@ def test_init_env_prepares_a_dot_env_that_compose_accepts(tmp_path):
     dot_env = tmp_path / ".env"
     first = dot_env.read_text()
     assert oct(dot_env.stat().st_mode & 0o777) == "0o600"
-    values = dict(line.split("=", 1) for line in first.splitlines() if "=" in line and not line.startswith("#"))
+    values = dict(line.split("=", 1) for line in first.splitlines()
+                  if "=" in line and not line.startswith("#"))
     from cryptography.fernet import Fernet
 
     Fernet(values["AIRFLOW__CORE__FERNET_KEY"].encode())  # a valid key
@@ -452,7 +457,8 @@ def test_the_demo_data_step_loads_once_and_fills_the_metrics_store(pg_server: Po
         cur.execute(f'CREATE DATABASE "{source_name}"')
         cur.execute(f'CREATE DATABASE "{metrics_name}"')
     source = PostgresSettings(pg_server.host, pg_server.port, source_name, pg_server.user, pg_server.password)
-    metrics = PostgresSettings(pg_server.host, pg_server.port, metrics_name, pg_server.user, pg_server.password)
+    metrics = PostgresSettings(pg_server.host, pg_server.port, metrics_name, pg_server.user,
+                               pg_server.password)
     auth = (pg_server.user or "postgres") + (f":{pg_server.password}" if pg_server.password else "")
     env = {**_clean_env(), "DB_HOST": source.host, "DB_PORT": str(source.port), "DB_NAME": source_name,
            "DB_USER": source.user or "", "DB_PASSWORD": source.password or "",
@@ -478,7 +484,8 @@ def test_the_demo_data_step_loads_once_and_fills_the_metrics_store(pg_server: Po
         assert "Loaded ChatterFix demo dataset" in first
         checks = count(source, "SELECT count(*) FROM investor_metrics.service_health_checks")
         customers = count(source, "SELECT count(*) FROM customers")
-        loaded_at = count(source, "SELECT extract(epoch FROM loaded_at)::bigint FROM investor_metrics.demo_dataset")
+        loaded_at = count(source, "SELECT extract(epoch FROM loaded_at)::bigint "
+                                  "FROM investor_metrics.demo_dataset")
         assert checks > 0 and customers > 0
         assert count(metrics, "SELECT count(*) FROM investor_metrics.service_health_checks") == checks
         # the metrics store has its own schema and no source tables
@@ -488,8 +495,8 @@ def test_the_demo_data_step_loads_once_and_fills_the_metrics_store(pg_server: Po
 
         second = seed()  # a restart of the stack: nothing reloaded, nothing copied twice
         assert "already loaded" in second and "already present" in second
-        assert count(source, "SELECT extract(epoch FROM loaded_at)::bigint FROM investor_metrics.demo_dataset") \
-            == loaded_at
+        assert count(source, "SELECT extract(epoch FROM loaded_at)::bigint "
+                             "FROM investor_metrics.demo_dataset") == loaded_at
         assert count(metrics, "SELECT count(*) FROM investor_metrics.service_health_checks") == checks
     finally:
         with admin.cursor() as cur:

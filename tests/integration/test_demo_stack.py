@@ -101,8 +101,8 @@ def test_run_command_comes_up_and_stops_cleanly(stack_env):
     # running it again is safe and fast: nothing reloaded, nothing started twice
     run_dir = Path(stack_env["CFX_STATE_DIR"]) / "run"
     pids_before = {p.name: p.read_text() for p in run_dir.glob("*.pid")}
-    again = subprocess.run([sys.executable, "-m", "dev.stack.devstack", "up"], env=stack_env, cwd=PROJECT_ROOT,
-                           capture_output=True, text=True, timeout=300)
+    again = subprocess.run([sys.executable, "-m", "dev.stack.devstack", "up"], env=stack_env,
+                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "already loaded" in again.stdout
     assert {p.name: p.read_text() for p in run_dir.glob("*.pid")} == pids_before
@@ -111,11 +111,12 @@ def test_run_command_comes_up_and_stops_cleanly(stack_env):
     pgids = [int(v) for v in pids_before.values()]
     pg_pid = embedded_pg.server_pid(Path(stack_env["CFX_STATE_DIR"]) / "pgdata")
     assert pg_pid
-    down = subprocess.run([sys.executable, "-m", "dev.stack.devstack", "down"], env=stack_env, cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=180)
+    down = subprocess.run([sys.executable, "-m", "dev.stack.devstack", "down"], env=stack_env,
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180)
     assert down.returncode == 0, down.stdout + down.stderr
     for pgid in pgids:
         assert _alive_in_group(pgid) == [], f"process group {pgid} still has {_alive_in_group(pgid)}"
-    assert not Path(f"/proc/{pg_pid}").exists() or "Z" in Path(f"/proc/{pg_pid}/stat").read_text().split(")")[1][:3]
+    assert (not Path(f"/proc/{pg_pid}").exists()
+            or "Z" in Path(f"/proc/{pg_pid}/stat").read_text().split(")")[1][:3])
     for key in ("AIRFLOW_PORT", "DEMO_SMTP_PORT", "EMBEDDED_PG_PORT"):
         assert not embedded_pg.port_open("127.0.0.1", int(stack_env[key])), f"{key} still open"

@@ -73,10 +73,11 @@ def test_backfill_manual_and_reprocess_through_the_scheduler(stack):
     assert json.loads((archive / "metrics_snapshot.json").read_text())["period"]["end"] == latest_end
     # archive_snapshot skipped the e-mail tasks of every backfill run: skipped, and never started
     for run in runs:
-        tis = client.request("GET", f"/api/v2/dags/investor_metrics/dagRuns/{quote(run['dag_run_id'], safe='')}"
-                                    "/taskInstances")["task_instances"]
+        tis = client.request("GET", "/api/v2/dags/investor_metrics/dagRuns/"
+                                    f"{quote(run['dag_run_id'], safe='')}/taskInstances")["task_instances"]
         states = {ti["task_id"]: (ti["state"], ti["hostname"] or None) for ti in tis}
-        assert states["send_alert_notifications"] == states["send_weekly_summary"] == ("skipped", None), states
+        assert (states["send_alert_notifications"] == states["send_weekly_summary"]
+                == ("skipped", None)), states
         assert states["archive_snapshot"][0] == "success"
 
     # The executor imported the pipeline's libraries before forking: every validate_data task
@@ -111,20 +112,23 @@ def test_backfill_manual_and_reprocess_through_the_scheduler(stack):
     assert images and all(f"cid:{p['Content-ID'].strip('<>')}" in html for p in images)
     assert any(p.get_content_type() == "application/json" for p in summaries[0].iter_attachments())
     for m in mails:
-        assert not any(datetime.fromisoformat(d).strftime("%-d %b %Y") in m["Subject"] for d in BACKFILL_WEEK_ENDS)
+        assert not any(datetime.fromisoformat(d).strftime("%-d %b %Y") in m["Subject"]
+                       for d in BACKFILL_WEEK_ENDS)
 
     # A manual run with an older period_end is archived as on_demand and does not become the latest.
     client.trigger("investor_metrics", conf={"period_end": "2026-11-19T12:00:00Z"})
     manual = _wait_runs(client, lambda r: r["run_type"] == "manual", 1)
     assert [r["state"] for r in manual] == ["success"]
     older = json.loads((archive / "on_demand" / "metrics_2026-11-19_12-00-00.json").read_text())
-    assert older["period"] == {"start": "2026-11-12T12:00:00Z", "end": "2026-11-19T12:00:00Z", "type": "on_demand"}
+    assert older["period"] == {
+        "start": "2026-11-12T12:00:00Z", "end": "2026-11-19T12:00:00Z", "type": "on_demand"}
     assert json.loads((archive / "metrics_snapshot.json").read_text())["period"]["end"] == latest_end
 
     # A newer manual run becomes the latest.
     from datetime import timedelta
 
-    newer = (datetime.fromisoformat(latest_end.replace("Z", "+00:00")) + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    newer = (datetime.fromisoformat(latest_end.replace("Z", "+00:00")) + timedelta(hours=3)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
     client.trigger("investor_metrics", conf={"period_end": newer})
     _wait_runs(client, lambda r: r["run_type"] == "manual", 2)
     assert json.loads((archive / "metrics_snapshot.json").read_text())["period"]["end"] == newer

@@ -15,8 +15,10 @@ MALFORMED = [
     ("INVESTOR_EMAILS", "a@b.com,,not-an-address", config.investor_recipients,
      "INVESTOR_EMAILS has malformed address(es): not-an-address"),
     ("INVESTOR_EMAILS", " , ", config.investor_recipients, "INVESTOR_EMAILS is not set"),
-    ("DATA_TEAM_EMAILS", "data team", config.data_team_recipients, "DATA_TEAM_EMAILS has malformed address(es)"),
-    ("SMTP_PORT", "abc", config.smtp_settings_from_env, "SMTP_PORT must be an integer port number, got 'abc'"),
+    ("DATA_TEAM_EMAILS", "data team", config.data_team_recipients,
+     "DATA_TEAM_EMAILS has malformed address(es)"),
+    ("SMTP_PORT", "abc", config.smtp_settings_from_env,
+     "SMTP_PORT must be an integer port number, got 'abc'"),
     ("SMTP_PORT", "0", config.smtp_settings_from_env, "SMTP_PORT must be between 1 and 65535, got 0"),
     ("SMTP_PORT", "70000", config.smtp_settings_from_env, "SMTP_PORT must be between 1 and 65535, got 70000"),
     ("INVESTOR_TIMEZONE", "Mars/Base", config.investor_timezone,
@@ -67,7 +69,8 @@ def test_a_service_url_that_may_hold_a_secret_is_not_repeated():
 def test_in_a_task_body_a_config_error_fails_at_once_naming_the_variable():
     from airflow.sdk.exceptions import AirflowFailException
 
-    with pytest.raises(AirflowFailException, match="configuration error: SMTP_PORT must be between") as raised:
+    with pytest.raises(AirflowFailException,
+                       match="configuration error: SMTP_PORT must be between") as raised:
         with config.settings_fail_the_task():
             config.smtp_settings_from_env({"SMTP_SERVER": "smtp.example", "SMTP_PORT": "0"})
     assert isinstance(raised.value.__cause__, config.ConfigError)
@@ -83,8 +86,8 @@ def _context():
     return {"dag_run": dag_run, "params": {}}
 
 
-@pytest.mark.parametrize(("name", "value"), [("INVESTOR_TIMEZONE", "Mars/Base"), ("HEALTH_CHECK_SERVICES", "api=notaurl"),
-                                             ("DB_HOST", "")])
+@pytest.mark.parametrize(("name", "value"), [("INVESTOR_TIMEZONE", "Mars/Base"),
+                                             ("HEALTH_CHECK_SERVICES", "api=notaurl"), ("DB_HOST", "")])
 def test_validate_data_fails_without_retries_on_a_malformed_setting(monkeypatch, name, value):
     from airflow.sdk.exceptions import AirflowFailException
 

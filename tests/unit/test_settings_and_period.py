@@ -17,7 +17,8 @@ UTC = timezone.utc
 
 
 def test_db_settings_from_the_seed_variables():
-    s = config.postgres_settings_from_env({"DB_HOST": "db.internal", "DB_USER": "app", "DB_PASSWORD": "s3cret"})
+    s = config.postgres_settings_from_env(
+        {"DB_HOST": "db.internal", "DB_USER": "app", "DB_PASSWORD": "s3cret"})
     assert (s.host, s.port, s.dbname, s.user) == ("db.internal", 5432, "chatterfix_cmms", "app")
     assert "s3cret" not in repr(s) and "s3cret" not in s.public_description()
 
@@ -46,7 +47,8 @@ def test_address_lists():
 
 def test_smtp_settings():
     s = config.smtp_settings_from_env(
-        {"SMTP_SERVER": "smtp.x", "INVESTOR_EMAIL": "m@x.com", "EMAIL_PASSWORD": "pw", "SMTP_STARTTLS": "false"}
+        {"SMTP_SERVER": "smtp.x", "INVESTOR_EMAIL": "m@x.com", "EMAIL_PASSWORD": "pw",
+         "SMTP_STARTTLS": "false"}
     )
     assert (s.port, s.starttls, s.ssl, s.sender) == (587, False, False, "m@x.com")
     assert "pw" not in repr(s)
@@ -87,7 +89,8 @@ def test_week_across_spring_forward_is_167_hours():
 
 
 def test_month_offset_clamps_to_month_end():
-    assert calendar_offset(datetime(2026, 3, 31, 9, tzinfo=UTC), "UTC", months=1) == datetime(2026, 2, 28, 9, tzinfo=UTC)
+    assert calendar_offset(datetime(2026, 3, 31, 9, tzinfo=UTC), "UTC", months=1) == datetime(
+        2026, 2, 28, 9, tzinfo=UTC)
 
 
 def test_run_types():
@@ -97,7 +100,8 @@ def test_run_types():
     assert period_for_run(run_type="backfill", tz="UTC", data_interval_end=end).type == "backfill"
     manual = period_for_run(run_type="manual", tz="UTC", run_after=datetime(2026, 11, 25, 12, 30, tzinfo=UTC))
     assert (manual.type, manual.end) == ("on_demand", datetime(2026, 11, 25, 12, 30, tzinfo=UTC))
-    param = period_for_run(run_type="manual", tz="UTC", run_after=end, period_end_param="2026-10-04T10:00:00+01:00")
+    param = period_for_run(run_type="manual", tz="UTC", run_after=end,
+                           period_end_param="2026-10-04T10:00:00+01:00")
     assert param.end == datetime(2026, 10, 4, 9, tzinfo=UTC)
     with pytest.raises(ValueError, match="no data interval"):
         period_for_run(run_type="scheduled", tz="UTC")
@@ -161,7 +165,8 @@ def test_a_future_period_end_fails_the_run_at_once_naming_the_parameter(period_e
     assert caught.value.parameter == "period_end"
 
 
-@pytest.mark.parametrize("period_end", ["2026-11-22", "0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59"])
+@pytest.mark.parametrize("period_end",
+                         ["2026-11-22", "0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59"])
 def test_a_malformed_or_out_of_range_period_end_fails_the_run_at_once(period_end):
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -217,7 +222,8 @@ def test_the_pattern_is_exactly_what_the_parser_accepts():
     years = [0, 1, 1969, 1970, 1971, 2026, 9998, 9999]
     for _ in range(20000):
         sign = rng.choice("+-")
-        offset = rng.choice(["Z", "+00:00", "-00:00", f"{sign}{rng.randrange(0, 25):02d}:{rng.randrange(0, 61):02d}"])
+        offset = rng.choice(["Z", "+00:00", "-00:00",
+                             f"{sign}{rng.randrange(0, 25):02d}:{rng.randrange(0, 61):02d}"])
         day = rng.choice([1, 28, 29, 30, 31, 32, rng.randrange(32)])
         text = (f"{rng.choice([*years, rng.randrange(10000)]):04d}-{rng.randrange(0, 14):02d}-{day:02d}"
                 f"T{rng.randrange(0, 25):02d}:{rng.randrange(0, 61):02d}:{rng.randrange(0, 61):02d}"

@@ -1,11 +1,12 @@
 """Celery workers whose task processes start with the pipeline's libraries already imported.
 
-The Celery counterpart of ``include.investor_metrics.runtime.executor.PreloadingLocalExecutor``. An ``airflow celery
-worker`` forks its prefork pool processes from its main process; in Airflow 3 each pool process
-runs a task's supervisor, which forks the task process. Importing pandas, pyarrow, Great
-Expectations, ... (``include.investor_metrics.runtime.executor.DEFAULT_PRELOAD_MODULES``, or ``INVESTOR_PRELOAD_MODULES``)
-in the worker's main process *before the pool starts* makes every pool process and every task
-process inherit them, copy-on-write, instead of importing them again (~2.5 s CPU per weekly run).
+The Celery counterpart of ``include.investor_metrics.runtime.executor.PreloadingLocalExecutor``.
+An ``airflow celery worker`` forks its prefork pool processes from its main process; in Airflow 3
+each pool process runs a task's supervisor, which forks the task process. Importing pandas,
+pyarrow, Great Expectations, ... (``include.investor_metrics.runtime.executor.DEFAULT_PRELOAD_MODULES``,
+or ``INVESTOR_PRELOAD_MODULES``) in the worker's main process *before the pool starts* makes every
+pool process and every task process inherit them, copy-on-write, instead of importing them again
+(~2.5 s CPU per weekly run).
 
 Celery's ``worker_init`` signal fires in the worker's main process before the pool is created.
 This module connects a handler to it when imported, and Airflow imports it in every process that

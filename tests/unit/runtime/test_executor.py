@@ -1,4 +1,5 @@
-"""include/investor_metrics/runtime/executor.py: the LocalExecutor that imports the pipeline's libraries before forking."""
+"""include/investor_metrics/runtime/executor.py: the LocalExecutor that imports the pipeline's
+libraries before forking."""
 
 from __future__ import annotations
 
@@ -14,19 +15,21 @@ from tests.conftest import PROJECT_ROOT
 def test_module_list_from_environment():
     assert preload_modules({}) == DEFAULT_PRELOAD_MODULES
     assert preload_modules({"INVESTOR_PRELOAD_MODULES": ""}) == ()
-    assert preload_modules({"INVESTOR_PRELOAD_MODULES": " json , include.investor_metrics.period,"}) == ("json", "include.investor_metrics.period")
+    assert preload_modules({"INVESTOR_PRELOAD_MODULES": " json , include.investor_metrics.period,"}) == (
+        "json", "include.investor_metrics.period")
 
 
 def test_project_modules_are_not_preloaded():
     # A preloaded module stays as the scheduler imported it: the project's own code must not be,
     # so that an edit to include/ takes effect in the next task without a restart.
-    assert not [m for m in DEFAULT_PRELOAD_MODULES if m == "include" or m.startswith(("include.", "dags", "plugins"))]
+    assert not [m for m in DEFAULT_PRELOAD_MODULES
+                if m == "include" or m.startswith(("include.", "dags", "plugins"))]
 
 
 def test_default_list_names_importable_modules():
     # The scheduler would log a warning for each one that is not: keep the list true.
-    script = ("from include.investor_metrics.runtime.executor import preload, DEFAULT_PRELOAD_MODULES; import json; "
-              "print(json.dumps(preload(DEFAULT_PRELOAD_MODULES)))")
+    script = ("from include.investor_metrics.runtime.executor import preload, DEFAULT_PRELOAD_MODULES; "
+              "import json; print(json.dumps(preload(DEFAULT_PRELOAD_MODULES)))")
     out = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True,
                          timeout=300, check=True).stdout
     timings = json.loads(out.strip().splitlines()[-1])
