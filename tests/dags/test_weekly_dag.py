@@ -291,7 +291,7 @@ def _q_send_log_sent(dag_env) -> int:
 
 # The one dag.test-level bad-data case: it proves that a refused period publishes nothing and
 # e-mails only the data team. Every class of bad input is refused at validate_period level, which
-# costs a second instead of a DAG run: tests/unit/validation/test_validation.py (each rule, with its
+# costs a second instead of a DAG run: tests/unit/validation/test_rules.py (each rule, with its
 # count) and tests/faults/test_bad_input.py (the docs' table). (table, column, SQL adding 2 bad rows inside
 # the period's windows, marked so the fixture can remove them.) An amount near the bigint maximum:
 # 12 x it wrapped int64 (MRR $49.99) and passed validation.

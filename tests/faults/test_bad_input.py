@@ -13,7 +13,7 @@ import pytest
 
 from include.investor_metrics.validation.runner import DataValidationError, validate_period
 from tests.conftest import PROJECT_ROOT
-from tests.unit.validation.test_validation import PERIOD, REMOVE_BAD_ROWS, _execute, _load_clean_dataset
+from tests.unit.validation.clean_dataset import PERIOD, REMOVE_BAD_ROWS, _execute, _load_clean_dataset
 
 BIGINT_MAX = 2**63 - 1
 

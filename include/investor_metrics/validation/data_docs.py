@@ -1,24 +1,20 @@
-"""Great Expectations Data Docs page views that compile their Jinja templates once per machine.
-
-GX's ``DefaultJinjaView`` builds a new Jinja ``Environment`` for every view it instantiates (four
-per ``build_data_docs``), so every validation in a fresh task process parsed and compiled the same
-~50 templates again: a third of what writing a week's data-quality report cost. These views are
-GX's own, with a Jinja ``FileSystemBytecodeCache`` on their environment: the first report on a
-machine compiles the templates and stores their bytecode, every later one loads it.
+"""The Data Docs site of a validation: its GX site configuration (``site_config``) and GX's own
+page views with a Jinja ``FileSystemBytecodeCache`` on their environment, so the ~50 templates
+compile once per machine, not in every task (docs/adr/two-pass-validation.md).
 
 The cache is keyed by template name and source checksum, and Jinja checks its own and Python's
 version on load, so upgrading GX or Jinja never serves stale code; files are written to a
 temporary name and renamed, so parallel tasks never read a half-written one. Location: Jinja's
 per-user default (``$TMPDIR/_jinja2-cache-<uid>``, mode 0700), or ``INVESTOR_JINJA_CACHE_DIR``.
-
-``include.investor_metrics.validation.runner`` names these classes in its Data Docs site configuration; this module imports
-GX, so nothing else imports it.
+Without a usable directory the views compile as GX's do. This module imports GX: only
+``gx_context.ephemeral_context`` imports it, inside the function.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
 from jinja2 import BytecodeCache, FileSystemBytecodeCache
@@ -65,4 +61,20 @@ class CachedJinjaIndexPageView(_BytecodeCached, DefaultJinjaIndexPageView):
 
 def view_config(index: bool = False) -> dict:
     """The ``view`` entry of a GX site builder section naming one of these classes."""
-    return {"module_name": __name__, "class_name": (CachedJinjaIndexPageView if index else CachedJinjaPageView).__name__}
+    view = CachedJinjaIndexPageView if index else CachedJinjaPageView
+    return {"module_name": __name__, "class_name": view.__name__}
+
+
+def site_config(site_dir: Path) -> dict:
+    """A GX Data Docs site written to ``site_dir``: GX's own views with the bytecode cache; no
+    profiling section (nothing is profiled)."""
+    return {
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(site_dir)},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "view": view_config(index=True)},
+        "site_section_builders": {
+            "expectations": {"view": view_config()},
+            "validations": {"view": view_config()},
+            "profiling": "None",
+        },
+    }
