@@ -4,7 +4,7 @@ Schemathesis reads the API's own OpenAPI document as Airflow's API server serves
 (``/api/investor/openapi.json``, fetched with the admin's bearer token: read and trigger rights)
 and runs every phase of ``st run`` (examples, coverage, fuzzing, stateful) with every check
 against the app of ``airflow.api_fastapi.app.create_app()`` with the project's plugin, the metrics
-store of ``tests/unit/api/test_investor_api.py`` and the DAG serialized in the session's metadata database:
+store of ``tests/unit/api/fixtures.py`` and the DAG serialized in the session's metadata database:
 ``POST /metrics/collect`` creates real manual runs, which the test deletes again. Bounded: a fixed
 seed, ``MAX_EXAMPLES`` cases per operation and phase, one worker.
 
@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 import pytest
 
 from include.investor_metrics import period
-from tests.unit.api.test_investor_api import api, bearer, metrics_db  # noqa: F401 - fixtures
+from tests.unit.api.fixtures import api, bearer, metrics_db  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::pytest.PytestUnraisableExceptionWarning",
                                         "ignore:Using `httpx` with `starlette.testclient`")
