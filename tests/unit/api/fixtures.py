@@ -55,7 +55,8 @@ def make_snapshot(end: datetime, k: int, period_type: str) -> dict:
             "services": {"api": {"uptime_percentage": 99.9, "avg_response_time_ms": 120.5, "healthy": True}},
         },
         "ai_platform": {
-            "total_requests": 15000 + 300 * k, "chat_requests": 12000 + 200 * k, "api_requests": 3000 + 100 * k,
+            "total_requests": 15000 + 300 * k, "chat_requests": 12000 + 200 * k,
+            "api_requests": 3000 + 100 * k,
             "cache_hit_rate": 31.4, "error_rate": 0.8, "active_providers": 3,
             "accuracy_rate": round(86.5 + 0.6 * k, 2), "avg_latency_ms": 812.0, "p95_latency_ms": 2210.0,
             "providers": {},
@@ -67,7 +68,8 @@ def make_snapshot(end: datetime, k: int, period_type: str) -> dict:
             "net_new_mrr": 1060.0, "quick_ratio": 3.16, "arpa": 334.65, "lead_conversion_rate": 12.5,
         },
         "business_health": {
-            "churn_risk": "low", "growth_trajectory": "strong", "churned_customers": 1, "logo_churn_rate": 0.79,
+            "churn_risk": "low", "growth_trajectory": "strong", "churned_customers": 1,
+            "logo_churn_rate": 0.79,
             "revenue_churn_rate": 1.15, "churn_rate_28d": 1.6,
             "customer_satisfaction": {"nps": float(30 + k), "responses": 58}, "platform_utilization": 88.2,
             "at_risk_customers": 6, "mrr_at_risk": 1890.0,
@@ -86,7 +88,8 @@ def fixture_snapshots() -> list[dict]:
     return snapshots
 
 
-def make_alert(rule: str, severity: str, category: str, end: datetime, title: str, value=None, threshold=None):
+def make_alert(rule: str, severity: str, category: str, end: datetime, title: str, value=None,
+               threshold=None):
     return {
         "rule": rule, "severity": severity, "category": category, "title": title,
         "message": f"{title}. Details for the week ending {iso(end)}.", "metric": None,
@@ -99,13 +102,16 @@ def fixture_alerts() -> list[dict]:
     return [
         make_alert("critical_system_failure", "critical", "system", LATEST_END,
                "Critical: the platform was in a critical state"),
-        make_alert("uptime_below_target", "high", "system", LATEST_END, "Uptime 98.7% is below the 99.5% target",
+        make_alert("uptime_below_target", "high", "system", LATEST_END,
+                   "Uptime 98.7% is below the 99.5% target",
                98.7, 99.5),
         make_alert("ai_accuracy_below_target", "medium", "ai", LATEST_END, XSS_TITLE, 88.2, 90.0),
         make_alert("mrr_growth_below_target", "medium", "financial", WEEK_ENDS[-2],
                "MRR growth 4.3% is below the 5% monthly target", 4.3, 5.0),
-        make_alert("services_degraded", "low", "system", WEEK_ENDS[-3], "1 of 5 services not healthy", 4.0, 5.0),
-        make_alert("churn_spike", "high", "business", WEEK_ENDS[-4], "Churn spike: 5 customers churned", 5.0, 2.0),
+        make_alert("services_degraded", "low", "system", WEEK_ENDS[-3], "1 of 5 services not healthy",
+                   4.0, 5.0),
+        make_alert("churn_spike", "high", "business", WEEK_ENDS[-4], "Churn spike: 5 customers churned",
+                   5.0, 2.0),
     ]
 
 
@@ -189,7 +195,8 @@ def api(metrics_db, tmp_path_factory):
         for argv in (["db", "migrate"], ["dags", "reserialize"]):
             done = subprocess.run(airflow_argv(*argv), env=os.environ.copy(), cwd=PROJECT_ROOT,
                                   capture_output=True, text=True, timeout=300)
-            assert done.returncode == 0, f"airflow {' '.join(argv)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+            assert done.returncode == 0, (
+                f"airflow {' '.join(argv)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
 
         from airflow.api_fastapi.app import create_app, get_auth_manager, purge_cached_app
         from fastapi.testclient import TestClient

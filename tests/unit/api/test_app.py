@@ -10,7 +10,8 @@ import pytest
 from tests.unit.api import fixtures
 from tests.unit.api.fixtures import assert_error, bearer
 
-api, metrics_db = fixtures.api, fixtures.metrics_db  # the fixtures this module uses
+# The fixtures this module uses (bound by assignment, so they are no redefined imports).
+api, metrics_db = fixtures.api, fixtures.metrics_db
 
 # The TestClient of this FastAPI warns that Starlette prefers httpx2: not our concern here.
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
@@ -62,14 +63,16 @@ def test_the_openapi_document_describes_each_parameter_exactly(api):
 
     metrics, alerts_ = params("/metrics"), params("/alerts")
     for schema in (metrics["period_end"], alerts_["since"]):
-        assert (schema["type"], schema["format"], schema["pattern"]) == ("string", "date-time", INSTANT_PATTERN)
+        assert (schema["type"], schema["format"], schema["pattern"]) == (
+            "string", "date-time", INSTANT_PATTERN)
         assert "anyOf" not in schema
     assert metrics["type"]["enum"] == ["weekly", "on_demand"]
     assert (metrics["history"]["type"], metrics["history"]["minimum"], metrics["history"]["maximum"]) == (
         "integer", 1, 520)
     assert (alerts_["limit"]["minimum"], alerts_["limit"]["maximum"]) == (1, 1000)
     assert alerts_["severity"]["type"] == "array"
-    assert alerts_["severity"]["items"]["pattern"] == "^(?:critical|high|medium|low)(?:,(?:critical|high|medium|low))*$"
+    assert alerts_["severity"]["items"]["pattern"] == (
+        "^(?:critical|high|medium|low)(?:,(?:critical|high|medium|low))*$")
     body = doc["components"]["schemas"]["CollectRequest"]
     assert body["additionalProperties"] is False
     instant = next(s for s in body["properties"]["period_end"]["anyOf"] if s.get("type") == "string")

@@ -8,7 +8,8 @@ import pytest
 from tests.unit.api import fixtures
 from tests.unit.api.fixtures import LATEST_END, assert_error, bearer, iso
 
-api, metrics_db = fixtures.api, fixtures.metrics_db  # the fixtures this module uses
+# The fixtures this module uses (bound by assignment, so they are no redefined imports).
+api, metrics_db = fixtures.api, fixtures.metrics_db
 
 # The TestClient of this FastAPI warns that Starlette prefers httpx2: not our concern here.
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
@@ -57,7 +58,8 @@ def test_the_access_check_is_the_same_when_it_runs_in_the_thread_pool(api, monke
     monkeypatch.setattr(auth, "_decides_in_memory", lambda: False)
     assert api.client.get("/api/investor/metrics", headers=bearer(api, "viewer")).status_code == 200
     assert_error(api.client.get("/api/investor/metrics", headers=bearer(api, "outsider")), 403, "read")
-    assert_error(api.client.post("/api/investor/metrics/collect", headers=bearer(api, "viewer")), 403, "trigger")
+    assert_error(api.client.post("/api/investor/metrics/collect", headers=bearer(api, "viewer")), 403,
+                 "trigger")
     assert_error(api.client.get("/api/investor/metrics"), 401, "Not authenticated")
 
 
@@ -71,7 +73,8 @@ def test_collecting_needs_permission_to_trigger_the_dag(api):
 
 # --------------------------------------------------------------------------- CSRF (issue 13: 10)
 def _run_count(api) -> int:
-    return api.client.get("/api/v2/dags/investor_metrics/dagRuns?limit=1", headers=bearer(api)).json()["total_entries"]
+    runs = api.client.get("/api/v2/dags/investor_metrics/dagRuns?limit=1", headers=bearer(api))
+    return runs.json()["total_entries"]
 
 
 @pytest.mark.parametrize("headers", [
@@ -100,8 +103,10 @@ def test_a_same_origin_json_collect_with_the_cookie_is_accepted(api):
                              headers={"Cookie": f"_token={api.tokens['admin']}", "Origin": "http://testserver",
                                       "Sec-Fetch-Site": "same-origin"})
     assert answer.status_code == 202, answer.text
-    api.client.delete(f"/api/v2/dags/investor_metrics/dagRuns/{answer.json()['dag_run_id']}", headers=bearer(api))
+    api.client.delete(f"/api/v2/dags/investor_metrics/dagRuns/{answer.json()['dag_run_id']}",
+                      headers=bearer(api))
     # A bearer token is not exposed to CSRF: no content type needed.
     answer = api.client.post("/api/investor/metrics/collect", headers={**bearer(api), "Origin": "https://elsewhere"})
     assert answer.status_code == 202, answer.text
-    api.client.delete(f"/api/v2/dags/investor_metrics/dagRuns/{answer.json()['dag_run_id']}", headers=bearer(api))
+    api.client.delete(f"/api/v2/dags/investor_metrics/dagRuns/{answer.json()['dag_run_id']}",
+                      headers=bearer(api))

@@ -17,6 +17,7 @@ def test_collect_conf():
     assert collect.collect_conf(None, False, now=now) == {"send_email": False}
     assert collect.collect_conf("2026-11-22T10:00:00.5+01:00", True, now=now) == {
         "send_email": True, "period_end": "2026-11-22T09:00:00.500000Z"}
-    assert collect.collect_conf("2026-11-24T10:04:00Z", False, now=now)["period_end"] == "2026-11-24T10:04:00Z"
+    assert collect.collect_conf("2026-11-24T10:04:00Z", False, now=now)["period_end"] == (
+        "2026-11-24T10:04:00Z")
     with pytest.raises(period.InstantInFuture, match="future"):
         collect.collect_conf("2026-11-24T10:06:00Z", False, now=now)

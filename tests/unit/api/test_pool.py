@@ -15,7 +15,8 @@ from include.investor_metrics.settings import ConfigError
 from tests.unit.api import fixtures
 from tests.unit.api.fixtures import LATEST_END, assert_error, bearer, closed_port, db_env, iso
 
-api, metrics_db, store_elsewhere = fixtures.api, fixtures.metrics_db, fixtures.store_elsewhere  # the fixtures this module uses
+# The fixtures this module uses (bound by assignment, so they are no redefined imports).
+api, metrics_db, store_elsewhere = fixtures.api, fixtures.metrics_db, fixtures.store_elsewhere
 
 # The TestClient of this FastAPI warns that Starlette prefers httpx2: not our concern here.
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.te
 def test_database_down_is_503_without_secrets(api, store_elsewhere):
     port = closed_port()
     store_elsewhere({"DB_PORT": str(port), "DB_PASSWORD": "s3cret-do-not-leak"})
-    for path in ("/api/investor/metrics", "/api/investor/alerts?severity=high", "/api/investor/metrics?history=4"):
+    for path in ("/api/investor/metrics", "/api/investor/alerts?severity=high",
+                 "/api/investor/metrics?history=4"):
         answer = api.client.get(path, headers=bearer(api))
         error = assert_error(answer, 503, "metrics store", "unavailable")
         assert answer.headers.get("Retry-After")
@@ -37,14 +39,16 @@ def test_database_down_is_503_without_secrets(api, store_elsewhere):
 
 def test_database_not_configured_is_503_naming_the_variable(api, store_elsewhere):
     store_elsewhere({"DB_HOST": ""})
-    assert_error(api.client.get("/api/investor/metrics", headers=bearer(api)), 503, "DB_HOST", "not configured")
+    assert_error(api.client.get("/api/investor/metrics", headers=bearer(api)), 503, "DB_HOST",
+                 "not configured")
 
 
 def test_an_empty_store_is_404_and_has_no_alerts(api, store_elsewhere, fresh_database):
     store_elsewhere(db_env(fresh_database))  # no investor_metrics schema at all
     assert_error(api.client.get("/api/investor/metrics", headers=bearer(api)), 404, "no snapshot")
     assert_error(api.client.get("/api/investor/metrics?history=5", headers=bearer(api)), 404, "no snapshot")
-    assert api.client.get("/api/investor/alerts", headers=bearer(api)).json() == {"success": True, "alerts": []}
+    assert api.client.get("/api/investor/alerts", headers=bearer(api)).json() == {
+        "success": True, "alerts": []}
     conn = connect(fresh_database)
     apply_metrics_schema(conn)
     conn.close()

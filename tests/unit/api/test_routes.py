@@ -30,7 +30,8 @@ from tests.unit.api.fixtures import (
     stored_alerts,
 )
 
-api, metrics_db, store_elsewhere = fixtures.api, fixtures.metrics_db, fixtures.store_elsewhere  # the fixtures this module uses
+# The fixtures this module uses (bound by assignment, so they are no redefined imports).
+api, metrics_db, store_elsewhere = fixtures.api, fixtures.metrics_db, fixtures.store_elsewhere
 
 # The TestClient of this FastAPI warns that Starlette prefers httpx2: not our concern here.
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
@@ -126,7 +127,8 @@ def test_a_new_or_rerun_snapshot_is_served_at_once(api, store_elsewhere, fresh_d
 
 
 def test_metrics_of_an_on_demand_period(api):
-    answer = api.client.get("/api/investor/metrics", params={"period_end": iso(ON_DEMAND_END)}, headers=bearer(api))
+    answer = api.client.get("/api/investor/metrics", params={"period_end": iso(ON_DEMAND_END)},
+                            headers=bearer(api))
     assert answer.json()["metrics"]["period"]["type"] == "on_demand"
     assert answer.json()["metrics"]["financial"]["mrr"] == 40500.5
 
@@ -137,7 +139,8 @@ def test_metrics_of_a_period_that_was_never_reported_is_404(api):
     assert_error(answer, 404, "2026-11-16T09:00:00Z")
 
 
-@pytest.mark.parametrize("bad", ["last sunday", "2026-11-22", "2026-11-22T09:00:00", "2026-13-01T00:00:00Z", ""])
+@pytest.mark.parametrize("bad", ["last sunday", "2026-11-22", "2026-11-22T09:00:00", "2026-13-01T00:00:00Z",
+                                 ""])
 def test_a_malformed_period_end_is_422_naming_it_and_the_format(api, bad):
     answer = api.client.get("/api/investor/metrics", params={"period_end": bad}, headers=bearer(api))
     assert_error(answer, 422, "period_end", "2026-11-22T09:00:00Z")
@@ -151,7 +154,8 @@ def test_history_lists_the_weekly_series_newest_first(api):
     ends = [s["period"]["end"] for s in body["history"]]
     assert ends == [iso(LATEST_END), iso(WEEK_ENDS[-2]), iso(WEEK_ENDS[-3])], "no on-demand report"
     assert _dumped(body["history"][0]) == _dumped(fixture_snapshots()[11])
-    weekly = api.client.get("/api/investor/metrics", params={"history": 3, "type": "weekly"}, headers=bearer(api))
+    weekly = api.client.get("/api/investor/metrics", params={"history": 3, "type": "weekly"},
+                            headers=bearer(api))
     assert weekly.json() == body
 
 
@@ -163,8 +167,9 @@ def test_history_of_on_demand_reports(api):
     assert _dumped(answer.json()["history"][0]) == _dumped(fixture_snapshots()[12])
     latest = api.client.get("/api/investor/metrics", params={"type": "on_demand"}, headers=bearer(api))
     assert latest.json()["metrics"]["period"]["end"] == iso(ON_DEMAND_END)
-    before = api.client.get("/api/investor/metrics", params={"history": 5, "type": "on_demand",
-                                                             "period_end": iso(WEEK_ENDS[-2])}, headers=bearer(api))
+    before = api.client.get("/api/investor/metrics",
+                            params={"history": 5, "type": "on_demand", "period_end": iso(WEEK_ENDS[-2])},
+                            headers=bearer(api))
     assert_error(before, 404, "on-demand", iso(WEEK_ENDS[-2]))
     assert_error(api.client.get("/api/investor/metrics", params={"type": "backfill"}, headers=bearer(api)),
                  422, "type")
@@ -181,7 +186,8 @@ def test_history_up_to_a_period_end(api):
     answer = api.client.get("/api/investor/metrics", params={"history": 2, "period_end": iso(WEEK_ENDS[3])},
                             headers=bearer(api))
     assert [s["period"]["end"] for s in answer.json()["history"]] == [iso(WEEK_ENDS[3]), iso(WEEK_ENDS[2])]
-    before_any = api.client.get("/api/investor/metrics", params={"history": 2, "period_end": "2020-01-05T00:00:00Z"},
+    before_any = api.client.get("/api/investor/metrics",
+                                params={"history": 2, "period_end": "2020-01-05T00:00:00Z"},
                                 headers=bearer(api))
     assert_error(before_any, 404, "2020-01-05T00:00:00Z")
 
@@ -243,9 +249,11 @@ def test_alerts_limit(api):
     answer = api.client.get("/api/investor/alerts", params={"limit": 2, "severity": "high,medium,critical"},
                             headers=bearer(api))
     assert [a["rule"] for a in answer.json()["alerts"]] == ["critical_system_failure", "uptime_below_target"]
-    assert len(api.client.get("/api/investor/alerts", params={"limit": 1000}, headers=bearer(api)).json()["alerts"]) == 6
+    every = api.client.get("/api/investor/alerts", params={"limit": 1000}, headers=bearer(api))
+    assert len(every.json()["alerts"]) == 6
     for bad in ("0", "1001", "many"):
-        assert_error(api.client.get("/api/investor/alerts", params={"limit": bad}, headers=bearer(api)), 422, "limit")
+        assert_error(api.client.get("/api/investor/alerts", params={"limit": bad}, headers=bearer(api)), 422,
+                     "limit")
 
 
 # --------------------------------------------------------------------------- POST /metrics/collect
@@ -359,11 +367,13 @@ def test_a_collect_now_report_is_found_by_its_own_period_end(api, store_elsewher
     period = pipeline.run_period(context)
     snapshot = make_snapshot(period.end, 11, "on_demand")
     snapshot["period"] = period.as_dict()
-    fired = [make_alert("uptime_below_target", "high", "system", period.end, "Uptime 98.7% is below 99.5%", 98.7, 99.5)]
+    fired = [make_alert("uptime_below_target", "high", "system", period.end, "Uptime 98.7% is below 99.5%",
+                        98.7, 99.5)]
     conn = connect(fresh_database)
     try:
         apply_metrics_schema(conn)
-        store.publish(conn, snapshot, period_start=period.start, period_end=period.end, run_id="manual__collect")
+        store.publish(conn, snapshot, period_start=period.start, period_end=period.end,
+                      run_id="manual__collect")
         alerts.upsert_alerts(conn, fired, run_id="manual__collect", period_end=period.end, series="on_demand")
         assert [a["rule"] for a in alerts.alerts_for_period(conn, period.end, series="on_demand")] == [
             "uptime_below_target"], "send_alert_notifications would find the alert"
