@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from airflow.configuration import conf
 from airflow.plugins_manager import AirflowPlugin
 
-from include.investor_metrics.api.queries import URL_PREFIX
+from include.investor_metrics.api import URL_PREFIX
 
 
 def _icon(colour: str) -> str:

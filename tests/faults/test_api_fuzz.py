@@ -4,7 +4,7 @@ Schemathesis reads the API's own OpenAPI document as Airflow's API server serves
 (``/api/investor/openapi.json``, fetched with the admin's bearer token: read and trigger rights)
 and runs every phase of ``st run`` (examples, coverage, fuzzing, stateful) with every check
 against the app of ``airflow.api_fastapi.app.create_app()`` with the project's plugin, the metrics
-store of ``tests/unit/api/test_investor_api.py`` and the DAG serialized in the session's metadata database:
+store of ``tests/unit/api/fixtures.py`` and the DAG serialized in the session's metadata database:
 ``POST /metrics/collect`` creates real manual runs, which the test deletes again. Bounded: a fixed
 seed, ``MAX_EXAMPLES`` cases per operation and phase, one worker.
 
@@ -26,9 +26,10 @@ from datetime import datetime, timezone
 import pytest
 
 from include.investor_metrics import period
-from tests.unit.api.test_investor_api import api, bearer, metrics_db  # noqa: F401 - fixtures
+from tests.unit.api.fixtures import api, bearer, metrics_db  # noqa: F401 - fixtures
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::pytest.PytestUnraisableExceptionWarning",
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning",
+                                        "ignore::pytest.PytestUnraisableExceptionWarning",
                                         "ignore:Using `httpx` with `starlette.testclient`")
 
 MAX_EXAMPLES = 50
@@ -74,7 +75,8 @@ def test_schemathesis_finds_no_failure_and_no_server_error(api):  # noqa: F811 -
                    "fuzzing": {"enabled": True}, "stateful": {"enabled": True}},
         "checks": {"enabled": True},
     })
-    schema = schemathesis.openapi.from_asgi(OPENAPI, api.client.app, config=config, headers=bearer(api, "admin"))
+    schema = schemathesis.openapi.from_asgi(OPENAPI, api.client.app, config=config,
+                                            headers=bearer(api, "admin"))
     from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
 
     GLOBAL_HOOK_DISPATCHER.register_hook_with_name(_no_future_period_end, "before_call")
@@ -98,8 +100,8 @@ def test_schemathesis_finds_no_failure_and_no_server_error(api):  # noqa: F811 -
                     for check in checks:
                         checks_run.add(check.name)
                         if check.status.name != "SUCCESS":
-                            failures.append(f"{event.recorder.label}: {check.name}: "
-                                            f"{check.failure_info.failure if check.failure_info else check.status}")
+                            why = check.failure_info.failure if check.failure_info else check.status
+                            failures.append(f"{event.recorder.label}: {check.name}: {why}")
             elif isinstance(event, events.NonFatalError | events.FatalError):
                 errors.append(str(getattr(event, "info", None) or getattr(event, "exception", event)))
             elif isinstance(event, events.EngineFinished):
@@ -109,7 +111,8 @@ def test_schemathesis_finds_no_failure_and_no_server_error(api):  # noqa: F811 -
         created = [run_id for run_id in _run_ids(api) - before]
         for run_id in created:
             api.client.delete(f"/api/v2/dags/investor_metrics/dagRuns/{run_id}", headers=bearer(api))
-    summary = (f"{requests} requests, {len(failures)} failed checks, {server_errors} 5xx, statuses {statuses}, "
+    summary = (f"{requests} requests, {len(failures)} failed checks, {server_errors} 5xx, "
+               f"statuses {statuses}, "
                f"checks {sorted(checks_run)}, {len(created)} runs created")
     print(summary)
     assert finished is not None and not errors, errors

@@ -1,7 +1,7 @@
 """The "Investor metrics" page inside the real Airflow UI, in headless Chromium.
 
 A real stack (``dev/stack/devstack.py``, as ``make demo`` starts it, without running the pipeline)
-against a fresh database; the fixture snapshots and alerts of ``tests/unit/api/test_investor_api.py`` are
+against a fresh database; the fixture snapshots and alerts of ``tests/unit/api/fixtures.py`` are
 published into its metrics store. Chromium is driven through the DevTools protocol: it gets the
 admin's token as the UI's ``_token`` session cookie (what signing in leaves), opens the UI at
 ``/plugin/investor-metrics`` (the navigation entry of the plugin) and reads the page inside the
@@ -29,7 +29,7 @@ import pytest
 from dev.demo_data import generator
 from include.investor_metrics.settings import PostgresSettings
 from tests.conftest import demo_stack
-from tests.unit.api.test_investor_api import (
+from tests.unit.api.fixtures import (
     LATEST_END,
     XSS_TITLE,
     fill_store,

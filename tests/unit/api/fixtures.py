@@ -1,0 +1,266 @@
+"""Shared test data and fixtures of the investor API's tests (imported by path, not a conftest).
+
+``api`` is ``airflow.api_fastapi.app.create_app()`` with the project's plugins (the test session's
+AIRFLOW_HOME, its metadata migrated, the DAGs serialized), driven with FastAPI's TestClient.
+Users are SimpleAuthManager's (``admin`` admin, ``viewer`` viewer, ``outsider`` a viewer whom the
+auth manager refuses the investor_metrics DAG); tokens come from ``POST /auth/token``. The metrics
+store (``metrics_db``) is a fresh database of the test PostgreSQL, filled by ``fill_store`` through
+``include.investor_metrics.weekly.snapshots.publish`` and
+``include.investor_metrics.weekly.alerts.upsert_alerts``. Both fixtures are module-scoped: a test
+module that uses them imports them (and ``store_elsewhere``) from here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+
+import pytest
+
+from dev.stack.devstack import airflow_argv
+from include.investor_metrics.db import apply_metrics_schema, connect
+from include.investor_metrics.settings import PostgresSettings
+from include.investor_metrics.weekly import alerts
+from include.investor_metrics.weekly import snapshots as store
+from tests.conftest import PROJECT_ROOT
+
+UTC = timezone.utc
+LATEST_END = datetime(2026, 11, 22, 9, tzinfo=UTC)
+WEEK_ENDS = [LATEST_END - timedelta(weeks=k) for k in range(11, -1, -1)]  # 12 weeks, oldest first
+ON_DEMAND_END = datetime(2026, 11, 19, 12, tzinfo=UTC)
+XSS_TITLE = "<img src=x onerror=\"document.title='pwned'\"> & <b>AI accuracy</b> 88.2% is below 90%"
+
+
+def iso(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------------- test data
+def make_snapshot(end: datetime, k: int, period_type: str) -> dict:
+    """A snapshot of SPEC section 7's shape (same keys, same order); the numbers move with ``k``."""
+    mrr = round(30000.25 + 1000 * k, 2)
+    return {
+        "timestamp": iso(end),
+        "generated_at": iso(end + timedelta(minutes=3, seconds=12)),
+        "period": {"start": iso(end - timedelta(days=7)), "end": iso(end), "type": period_type},
+        "system_health": {
+            "uptime_percentage": round(99.9 - 0.07 * (k % 4), 2), "status": "healthy", "services_total": 5,
+            "services_healthy": 5, "avg_response_time_ms": 190.0 + k, "p95_response_time_ms": 410.0,
+            "error_rate": 0.3,
+            "services": {"api": {"uptime_percentage": 99.9, "avg_response_time_ms": 120.5, "healthy": True}},
+        },
+        "ai_platform": {
+            "total_requests": 15000 + 300 * k, "chat_requests": 12000 + 200 * k,
+            "api_requests": 3000 + 100 * k,
+            "cache_hit_rate": 31.4, "error_rate": 0.8, "active_providers": 3,
+            "accuracy_rate": round(86.5 + 0.6 * k, 2), "avg_latency_ms": 812.0, "p95_latency_ms": 2210.0,
+            "providers": {},
+        },
+        "financial": {
+            "mrr": mrr, "arr": round(12 * mrr, 2), "active_customers": 100 + 2 * k,
+            "mrr_growth_rate": round(3.5 + 0.4 * k, 2), "customer_growth_rate": 4.1, "new_mrr": 1200.0,
+            "reactivation_mrr": 0.0, "expansion_mrr": 350.0, "contraction_mrr": 90.0, "churned_mrr": 400.0,
+            "net_new_mrr": 1060.0, "quick_ratio": 3.16, "arpa": 334.65, "lead_conversion_rate": 12.5,
+        },
+        "business_health": {
+            "churn_risk": "low", "growth_trajectory": "strong", "churned_customers": 1,
+            "logo_churn_rate": 0.79,
+            "revenue_churn_rate": 1.15, "churn_rate_28d": 1.6,
+            "customer_satisfaction": {"nps": float(30 + k), "responses": 58}, "platform_utilization": 88.2,
+            "at_risk_customers": 6, "mrr_at_risk": 1890.0,
+        },
+        "data_quality": {"success": True, "warnings": []},
+        "alerts": [],
+    }
+
+
+def fixture_snapshots() -> list[dict]:
+    """12 weeks (backfills, the latest weekly) and one on-demand period between the last two."""
+    snapshots = [make_snapshot(end, k, "backfill" if k < 11 else "weekly") for k, end in enumerate(WEEK_ENDS)]
+    on_demand = make_snapshot(ON_DEMAND_END, 10, "on_demand")
+    on_demand["financial"]["mrr"] = 40500.5
+    snapshots.append(on_demand)
+    return snapshots
+
+
+def make_alert(rule: str, severity: str, category: str, end: datetime, title: str, value=None,
+               threshold=None):
+    return {
+        "rule": rule, "severity": severity, "category": category, "title": title,
+        "message": f"{title}. Details for the week ending {iso(end)}.", "metric": None,
+        "value": value, "threshold": threshold, "period_start": iso(end - timedelta(days=7)),
+        "period_end": iso(end), "triggered_at": iso(end),
+    }
+
+
+def fixture_alerts() -> list[dict]:
+    return [
+        make_alert("critical_system_failure", "critical", "system", LATEST_END,
+               "Critical: the platform was in a critical state"),
+        make_alert("uptime_below_target", "high", "system", LATEST_END,
+                   "Uptime 98.7% is below the 99.5% target",
+               98.7, 99.5),
+        make_alert("ai_accuracy_below_target", "medium", "ai", LATEST_END, XSS_TITLE, 88.2, 90.0),
+        make_alert("mrr_growth_below_target", "medium", "financial", WEEK_ENDS[-2],
+               "MRR growth 4.3% is below the 5% monthly target", 4.3, 5.0),
+        make_alert("services_degraded", "low", "system", WEEK_ENDS[-3], "1 of 5 services not healthy",
+                   4.0, 5.0),
+        make_alert("churn_spike", "high", "business", WEEK_ENDS[-4], "Churn spike: 5 customers churned",
+                   5.0, 2.0),
+    ]
+
+
+def fill_store(settings: PostgresSettings) -> None:
+    """Publish the fixture snapshots and alerts the way the pipeline does."""
+    conn = connect(settings)
+    try:
+        apply_metrics_schema(conn)
+        for snapshot in fixture_snapshots():
+            end = datetime.fromisoformat(snapshot["period"]["end"].replace("Z", "+00:00"))
+            store.publish(conn, snapshot, period_start=end - timedelta(days=7), period_end=end,
+                          run_id=f"test__{snapshot['period']['end']}", write_latest=lambda latest: None)
+        alerts.upsert_alerts(conn, fixture_alerts(), run_id="test__alerts")
+    finally:
+        conn.close()
+
+
+def create_database(server: PostgresSettings, prefix: str) -> PostgresSettings:
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = connect(server)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    return PostgresSettings(server.host, server.port, name, server.user, server.password)
+
+
+def drop_database(server: PostgresSettings, name: str) -> None:
+    admin = connect(server)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+def db_env(settings: PostgresSettings) -> dict[str, str]:
+    return {"DB_HOST": settings.host, "DB_PORT": str(settings.port), "DB_NAME": settings.dbname,
+            "DB_USER": settings.user or "", "DB_PASSWORD": settings.password or ""}
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the block ends: nothing listens there
+
+
+# --------------------------------------------------------------------------- the Airflow app
+PASSWORDS = {"admin": secrets.token_urlsafe(12), "viewer": secrets.token_urlsafe(12),
+             "outsider": secrets.token_urlsafe(12)}
+
+
+@pytest.fixture(scope="module")
+def metrics_db(pg_server):
+    settings = create_database(pg_server, "cfx_api")
+    fill_store(settings)
+    yield settings
+    drop_database(pg_server, settings.dbname)
+
+
+@pytest.fixture(scope="module")
+def api(metrics_db, tmp_path_factory):
+    """Airflow's API server app (with the plugin) and tokens of each user."""
+    home = tmp_path_factory.mktemp("investor-api")
+    passwords_file = home / "passwords.json"
+    passwords_file.write_text(json.dumps(PASSWORDS))
+    with pytest.MonkeyPatch.context() as mp:
+        for key in [k for k in os.environ if k.startswith(("DB_", "AIRFLOW_CONN_"))]:
+            mp.delenv(key)
+        for key, value in {
+            **db_env(metrics_db),
+            "AIRFLOW__CORE__AUTH_MANAGER":
+                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer,outsider:viewer",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
+        }.items():
+            mp.setenv(key, value)
+        # The metadata database of the test session's AIRFLOW_HOME, and the DAGs in it, as the
+        # DAG processor would leave them (the trigger needs the serialized DAG).
+        for argv in (["db", "migrate"], ["dags", "reserialize"]):
+            done = subprocess.run(airflow_argv(*argv), env=os.environ.copy(), cwd=PROJECT_ROOT,
+                                  capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, (
+                f"airflow {' '.join(argv)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+
+        from airflow.api_fastapi.app import create_app, get_auth_manager, purge_cached_app
+        from fastapi.testclient import TestClient
+
+        from include.investor_metrics.api import app as investor_api
+
+        purge_cached_app()
+        investor_api.app.state.store.reset()
+        app = create_app()
+        with TestClient(app) as client:
+            tokens = {}
+            for user, password in PASSWORDS.items():
+                answer = client.post("/auth/token", json={"username": user, "password": password})
+                assert answer.status_code == 201, answer.text
+                tokens[user] = answer.json()["access_token"]
+
+            # An auth manager with per-DAG rights (FAB, Keycloak…) may refuse a user one DAG: here
+            # "outsider" is refused investor_metrics and allowed the rest.
+            manager = get_auth_manager()
+            allowed = manager.is_authorized_dag
+
+            def is_authorized_dag(*, method, user, access_entity=None, details=None):
+                if user.get_name() == "outsider" and details is not None and details.id == "investor_metrics":
+                    return False
+                return allowed(method=method, user=user, access_entity=access_entity, details=details)
+
+            mp.setattr(manager, "is_authorized_dag", is_authorized_dag)
+            yield SimpleNamespace(client=client, tokens=tokens, db=metrics_db, mp=mp)
+        investor_api.app.state.store.reset()
+        purge_cached_app()
+
+
+def bearer(api, user: str = "admin") -> dict[str, str]:
+    return {"Authorization": f"Bearer {api.tokens[user]}"}
+
+
+def stored_alerts(settings: PostgresSettings, **filters) -> list[dict]:
+    conn = connect(settings)
+    try:
+        return alerts.all_alerts(conn, **filters)
+    finally:
+        conn.close()
+
+
+def assert_error(response, status: int, *words: str) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["success"] is False and set(body) == {"success", "error"}, body
+    for word in words:
+        assert word in body["error"], (word, body["error"])
+    assert "Traceback" not in response.text
+    return body["error"]
+
+
+# --------------------------------------------------------------------------- the store unavailable
+@pytest.fixture()
+def store_elsewhere(api):
+    """Point the API at another metrics database (the pool re-reads the settings), then back."""
+    from include.investor_metrics.api import app as investor_api
+
+    def point_at(env: dict[str, str]):
+        for key, value in env.items():
+            api.mp.setenv(key, value)
+        investor_api.app.state.store.reset()
+
+    yield point_at
+    point_at(db_env(api.db))
