@@ -163,16 +163,15 @@ PASSWORDS = {"admin": secrets.token_urlsafe(12), "viewer": secrets.token_urlsafe
              "outsider": secrets.token_urlsafe(12)}
 
 
-@pytest.fixture(scope="module")
-def metrics_db(pg_server):
+def make_metrics_db(pg_server):
+    """The API's metrics store, filled with the fixture snapshots and alerts."""
     settings = create_database(pg_server, "cfx_api")
     fill_store(settings)
     yield settings
     drop_database(pg_server, settings.dbname)
 
 
-@pytest.fixture(scope="module")
-def api(metrics_db, tmp_path_factory):
+def make_api(metrics_db, tmp_path_factory):
     """Airflow's API server app (with the plugin) and tokens of each user."""
     home = tmp_path_factory.mktemp("investor-api")
     passwords_file = home / "passwords.json"
@@ -227,6 +226,12 @@ def api(metrics_db, tmp_path_factory):
             yield SimpleNamespace(client=client, tokens=tokens, db=metrics_db, mp=mp)
         investor_api.app.state.store.reset()
         purge_cached_app()
+
+
+# Module-scoped for the test files of other folders that import them (the fault suite, the page
+# test); tests/unit/api/conftest.py builds them once for the whole folder (the app takes ~10 s).
+metrics_db = pytest.fixture(make_metrics_db, scope="module", name="metrics_db")
+api = pytest.fixture(make_api, scope="module", name="api")
 
 
 def bearer(api, user: str = "admin") -> dict[str, str]:

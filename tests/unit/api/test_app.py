@@ -7,11 +7,9 @@ import json
 
 import pytest
 
-from tests.unit.api import fixtures
 from tests.unit.api.fixtures import assert_error, bearer
 
 # The fixtures this module uses (bound by assignment, so they are no redefined imports).
-api, metrics_db = fixtures.api, fixtures.metrics_db
 
 # The TestClient of this FastAPI warns that Starlette prefers httpx2: not our concern here.
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.api import fixtures
 from tests.unit.api.fixtures import LATEST_END, assert_error, bearer, iso
 
 # The fixtures this module uses (bound by assignment, so they are no redefined imports).
-api, metrics_db = fixtures.api, fixtures.metrics_db
 
 # The TestClient of this FastAPI warns that Starlette prefers httpx2: not our concern here.
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")

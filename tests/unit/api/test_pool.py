@@ -12,11 +12,9 @@ from include.investor_metrics.api import pool as api_pool
 from include.investor_metrics.api import queries
 from include.investor_metrics.db import apply_metrics_schema, connect
 from include.investor_metrics.settings import ConfigError
-from tests.unit.api import fixtures
 from tests.unit.api.fixtures import LATEST_END, assert_error, bearer, closed_port, db_env, iso
 
 # The fixtures this module uses (bound by assignment, so they are no redefined imports).
-api, metrics_db, store_elsewhere = fixtures.api, fixtures.metrics_db, fixtures.store_elsewhere
 
 # The TestClient of this FastAPI warns that Starlette prefers httpx2: not our concern here.
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")

@@ -13,7 +13,6 @@ import pytest
 from include.investor_metrics.db import apply_metrics_schema, connect
 from include.investor_metrics.weekly import alerts
 from include.investor_metrics.weekly import snapshots as store
-from tests.unit.api import fixtures
 from tests.unit.api.fixtures import (
     LATEST_END,
     ON_DEMAND_END,
@@ -31,7 +30,6 @@ from tests.unit.api.fixtures import (
 )
 
 # The fixtures this module uses (bound by assignment, so they are no redefined imports).
-api, metrics_db, store_elsewhere = fixtures.api, fixtures.metrics_db, fixtures.store_elsewhere
 
 # The TestClient of this FastAPI warns that Starlette prefers httpx2: not our concern here.
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
