@@ -369,7 +369,7 @@ def _f(x) -> str:
 # ================================================================================ main
 def bench_main(args) -> int:
     from dev.bench import common as bench
-    from dev.demo_data import generator
+    from dev.demo_data import loader
     from dev.stack import devstack
     from dev.stack.airflow_api import AirflowClient
 
@@ -387,7 +387,7 @@ def bench_main(args) -> int:
             bench.ensure_database(server, name)
         settings = server.database(DB_NAME)
         t0 = time.monotonic()
-        summary = generator.load(settings, end=DATA_END, scale="demo", seed=42, span_days=SPAN_DAYS, progress=False)
+        summary = loader.load(settings, end=DATA_END, scale="demo", seed=42, span_days=SPAN_DAYS, progress=False)
         say(f"{DB_NAME}: demo data loaded in {time.monotonic() - t0:.0f} s ({summary.describe()})")
 
         real_env = devstack.isolated_env(settings, work / "real", AF_DB_NAME)

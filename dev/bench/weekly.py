@@ -166,12 +166,12 @@ with DAG(
 
 
 def load_dataset(server: Server, scale: str) -> tuple[float, bool]:
-    from dev.demo_data import generator
+    from dev.demo_data import loader
 
     name = DATASETS[scale]
     ensure_database(server, name)
     began = time.monotonic()
-    summary = generator.load(server.database(name), end=END, scale=scale, seed=SEED, progress=True)
+    summary = loader.load(server.database(name), end=END, scale=scale, seed=SEED, progress=True)
     seconds = time.monotonic() - began
     if summary.loaded:
         say(f"{name}: loaded the {scale} dataset in {seconds:.0f} s")

@@ -368,7 +368,7 @@ def up(stack: Stack, *, reload_data: bool = False) -> None:
 
     # 2. Source schema and demo data
     if reload_data or not _demo_loaded(src):
-        from dev.demo_data import generator
+        from dev.demo_data import loader
         from include.investor_metrics.db import apply_metrics_schema, apply_source_schema, connect
 
         conn = connect(src)
@@ -379,7 +379,7 @@ def up(stack: Stack, *, reload_data: bool = False) -> None:
             conn.close()
         end = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
         _say(f"loading the synthetic ChatterFix data set (demo scale, 2 years up to {end:%Y-%m-%d %H:%M} UTC)")
-        summary = generator.load(src, scale="demo", seed=42, end=end, force=reload_data,
+        summary = loader.load(src, scale="demo", seed=42, end=end, force=reload_data,
                                  progress=sys.stderr.isatty())
         _say(summary.describe())
     else:
