@@ -80,7 +80,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from dev.stack.devstack import api_server_workers, isolated_env
+from dev.stack.env import api_server_workers, isolated_env
 from include.investor_metrics.settings import PROJECT_ROOT, PostgresSettings
 
 ROUTES = {

@@ -150,26 +150,15 @@ def start_floor_stack(env: dict[str, str], dags_folder: Path, *, smtp_sink: bool
     triggerer, and with ``smtp_sink`` its SMTP sink), with the DAGs folder replaced: devstack fixes
     it to the project's ``dags/``. ``dev.stack.devstack down`` with the same ``env`` stops them."""
     from dev.stack import devstack
+    from dev.stack.env import Stack
 
-    stack = devstack.Stack(env)
+    stack = Stack(env)
     stack.state.mkdir(parents=True, exist_ok=True)
     if smtp_sink:
-        stack.spawn("smtp-sink", [sys.executable, "-m", "dev.stack.smtp_sink", "--outbox", str(stack.outbox),
-                                  "--port", str(stack.smtp_port)], dict(env, PYTHONPATH=str(PROJECT_ROOT)))
+        devstack.start_smtp_sink(stack)
     aenv = stack.airflow_env()
     aenv["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags_folder)
-    stack.airflow_home.mkdir(parents=True, exist_ok=True)
-    passwords = stack.airflow_home / "passwords.json"
-    passwords.write_text(json.dumps({devstack.ADMIN_USER: stack.secrets()["admin_password"]}))
-    passwords.chmod(0o600)
-    stack.log_dir.mkdir(parents=True, exist_ok=True)
-    with open(stack.log_dir / "db-migrate.log", "ab") as log:
-        subprocess.run(devstack.airflow_argv("db", "migrate"), env=aenv, check=True, stdout=log,
-                       stderr=subprocess.STDOUT, timeout=900)
-    for service in devstack.AIRFLOW_SERVICES:
-        stack.spawn(service, devstack.airflow_argv(service), aenv)
-    base = f"http://127.0.0.1:{stack.airflow_port}"
-    devstack._wait_http(f"{base}/api/v2/monitor/health", 180, "the Airflow API server", stack, "api-server")
+    devstack.start_airflow(stack, aenv, migrate_timeout=900, report=lambda _message: None)
     return stack
 
 
@@ -372,6 +361,7 @@ def bench_main(args) -> int:
     from dev.demo_data import loader
     from dev.stack import devstack
     from dev.stack.airflow_api import AirflowClient
+    from dev.stack.env import Stack, isolated_env
 
     mach = bench.machine()
     server = bench.find_server()
@@ -390,8 +380,8 @@ def bench_main(args) -> int:
         summary = loader.load(settings, end=DATA_END, scale="demo", seed=42, span_days=SPAN_DAYS, progress=False)
         say(f"{DB_NAME}: demo data loaded in {time.monotonic() - t0:.0f} s ({summary.describe()})")
 
-        real_env = devstack.isolated_env(settings, work / "real", AF_DB_NAME)
-        shape = dag_shape(devstack.Stack(real_env).airflow_env(), work)
+        real_env = isolated_env(settings, work / "real", AF_DB_NAME)
+        shape = dag_shape(Stack(real_env).airflow_env(), work)
         say(f"shape of {DAG_ID}: {len(shape['shape'])} tasks, {shape['timetable']} ({shape['summary']}), "
             f"start {shape['start_date']}, max_active_runs {shape['max_active_runs']}, retries {shape['retries']}")
         noop_dags = work / "noop_dags"
@@ -415,7 +405,7 @@ def bench_main(args) -> int:
         real_up = False
 
         # ---- the no-op DAG of the same shape, on a stack of the same processes
-        noop_env = devstack.isolated_env(settings, work / "noop", NOOP_AF_DB_NAME)
+        noop_env = isolated_env(settings, work / "noop", NOOP_AF_DB_NAME)
         base = f"http://127.0.0.1:{noop_env['AIRFLOW_PORT']}"
         say(f"starting the floor's stack (DAGs folder {noop_dags}) on {base}")
         t0 = time.monotonic()

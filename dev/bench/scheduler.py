@@ -81,7 +81,7 @@ def measure(server, bench_database: str, period_end: str, runs: int, work: Path,
     from dev.bench.backfill import start_floor_stack
     from dev.bench.common import BenchError, _admin_connect, _median_runs, stack_down
     from dev.stack.airflow_api import AirflowClient
-    from dev.stack.devstack import isolated_env
+    from dev.stack.env import isolated_env
 
     dags = work / "sched_dags"
     dags.mkdir(parents=True, exist_ok=True)

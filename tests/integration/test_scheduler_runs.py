@@ -95,7 +95,7 @@ def test_backfill_manual_and_reprocess_through_the_scheduler(stack):
     import email
     import email.policy
 
-    from dev.stack.devstack import DEMO_RECIPIENTS
+    from dev.stack.env import DEMO_RECIPIENTS
 
     mails = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
              for p in sorted(stack["outbox"].glob("*.eml"))]

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from dev.stack.devstack import airflow_argv
+from dev.stack.processes import airflow_argv
 from include.investor_metrics.api import queries as investor_queries
 from include.investor_metrics.db import apply_metrics_schema, connect
 from include.investor_metrics.settings import ConfigError, PostgresSettings
