@@ -7,7 +7,7 @@ process. So the bench also measures both DAGs the deployed way, and that is the 
 
 1. A fresh Airflow metadata database ``cfx_bench_sched_af`` on the bench's PostgreSQL, and a
    temporary DAGs folder holding a copy of ``dags/investor_metrics.py`` and the no-op DAG of the
-   same shape (``dev.bench.weekly.NOOP_DAG_TEMPLATE``).
+   same shape (``dev.bench.weekly.config.NOOP_DAG_TEMPLATE``).
 2. The stack of ``make demo`` (``dev.stack.devstack``'s environment: API server, scheduler with the
    executor it deploys, DAG processor, triggerer, SMTP sink) pointed at the ``chatterfix_bench``
    database, ``INVESTOR_TIMEZONE=UTC``, in a temporary state folder.
