@@ -5,9 +5,9 @@ One command, run from the project folder (``make bench BENCH_ARGS="..."`` passes
     .venv/bin/python -m dev.bench [--drop] [--skip-2x] [--dag-runs 3] [--noop-runs 3]
         [--floor-rounds 3] [--sched-runs 3] [--no-bytecode-cache] [--profile TASK ...] [--json FILE]
         [--keep-logs DIR]
-    .venv/bin/python -m dev.bench --api [--json FILE]   # the investor API latency (dev/bench/api.py)
+    .venv/bin/python -m dev.bench --api [--json FILE]   # the investor API latency (dev/bench/api/)
     .venv/bin/python -m dev.bench --backfill [--weeks 104] [--max-active-runs 4] [--json FILE]
-        # a backfill through the scheduler against a no-op DAG (dev/bench/backfill.py)
+        # a backfill through the scheduler against a no-op DAG (dev/bench/backfill/)
 
 What it does, in order:
 
@@ -319,13 +319,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--api",
         action="store_true",
-        help="instead: the investor API latency benchmark (issue 6; dev/bench/api.py)",
+        help="instead: the investor API latency benchmark (issue 6; dev/bench/api/)",
     )
     parser.add_argument(
         "--backfill",
         action="store_true",
         help="instead: a backfill's wall time through the scheduler against a no-op DAG of the "
-        "same shape (issue 5; dev/bench/backfill.py); --weeks N, --max-active-runs N",
+        "same shape (issue 5; dev/bench/backfill/); --weeks N, --max-active-runs N",
     )
     parser.add_argument("--weeks", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--max-active-runs", type=int, help=argparse.SUPPRESS)
@@ -354,11 +354,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "shape":
         return shape_main(args.out)
     if args.api:
-        from dev.bench import api as bench_api
+        from dev.bench.api import cli as bench_api
 
         return bench_api.main(["--json", args.json] if args.json else [])
     if args.backfill:
-        from dev.bench import backfill as bench_backfill
+        from dev.bench.backfill import cli as bench_backfill
 
         return bench_backfill.main(
             (["--json", args.json] if args.json else [])
