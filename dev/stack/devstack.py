@@ -26,7 +26,6 @@ import json
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 
 from dev.stack import embedded_pg
 from dev.stack.env import ADMIN_USER, AIRFLOW_SERVICES, Stack, say
@@ -126,6 +125,7 @@ def up(stack: Stack, *, reload_data: bool = False) -> None:
     # 2. Source schema and demo data
     if reload_data or not _demo_loaded(src):
         from dev.demo_data import loader
+        from dev.demo_data.generator import default_end
         from include.investor_metrics.db import apply_metrics_schema, apply_source_schema, connect
 
         conn = connect(src)
@@ -134,7 +134,7 @@ def up(stack: Stack, *, reload_data: bool = False) -> None:
             apply_metrics_schema(conn)
         finally:
             conn.close()
-        end = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+        end = default_end()
         say(f"loading the synthetic ChatterFix data set (demo scale, 2 years up to {end:%Y-%m-%d %H:%M} UTC)")
         summary = loader.load(
             src, scale="demo", seed=42, end=end, force=reload_data, progress=sys.stderr.isatty()
