@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dev.demo_data import generator  # noqa: E402
+from dev.demo_data import generator, loader  # noqa: E402
 from include.investor_metrics.db import apply_metrics_schema, connect  # noqa: E402
 from include.investor_metrics.settings import ConfigError, PostgresSettings, postgres_settings_from_env  # noqa: E402
 
@@ -38,7 +38,7 @@ def recorded_dataset(source: PostgresSettings) -> dict | None:
             cur.execute("SELECT to_regclass('investor_metrics.demo_dataset') IS NOT NULL")
             if not cur.fetchone()[0]:
                 return None
-            return generator.recorded_dataset(cur)
+            return loader.recorded_dataset(cur)
     finally:
         conn.close()
 
@@ -53,7 +53,7 @@ def load_source(source: PostgresSettings) -> None:
     scale = os.environ.get("DEMO_SCALE", "").strip() or "demo"
     print(f"loading the ChatterFix {scale} data set up to {end:%Y-%m-%d %H:%M} UTC "
           f"into {source.public_description()}", flush=True)
-    summary = generator.load(source, end=end, scale=scale, seed=42, progress=False)
+    summary = loader.load(source, end=end, scale=scale, seed=42, progress=False)
     print(summary.describe(), flush=True)
 
 
@@ -98,7 +98,7 @@ def main() -> int:
         metrics_uri = os.environ.get("AIRFLOW_CONN_INVESTOR_METRICS_DB", "").strip()
         if metrics_uri:
             seed_metrics_store(source, metrics_uri)
-    except (ValueError, generator.DatasetError) as exc:
+    except (ValueError, loader.DatasetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

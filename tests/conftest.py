@@ -38,7 +38,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 atexit.register(shutil.rmtree, _AIRFLOW_HOME, True)
 
 from dev.stack import embedded_pg  # noqa: E402
-from dev.stack.devstack import free_port  # noqa: E402, F401 - the tests import it from here
+from dev.stack.env import free_port  # noqa: E402, F401 - the tests import it from here
 from include.investor_metrics.db import connect  # noqa: E402
 from include.investor_metrics.settings import PostgresSettings  # noqa: E402
 
@@ -102,7 +102,7 @@ def demo_stack(server: PostgresSettings, root: Path, prefix: str, prepare=None):
     import subprocess
 
     from dev.stack.airflow_api import AirflowClient
-    from dev.stack.devstack import isolated_env
+    from dev.stack.env import isolated_env
 
     with (
         temporary_database(server, prefix) as settings,

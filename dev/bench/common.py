@@ -29,8 +29,9 @@ class BenchError(RuntimeError):
     """Something the bench cannot work around; the message says what and where."""
 
 
-def say(message: str = "") -> None:
-    print(f"[bench] {message}" if message else "", flush=True)
+def say(message: str = "", tag: str = "bench") -> None:
+    """A progress line of a benchmark, ``[tag] message`` (an empty line for no message)."""
+    print(f"[{tag}] {message}" if message else "", flush=True)
 
 
 @dataclass
@@ -52,18 +53,24 @@ def find_server() -> Server:
             env = postgres_settings_from_env()
         except ConfigError as exc:
             raise BenchError(str(exc)) from None
-        admin = PostgresSettings(host=env.host, port=env.port, dbname="postgres", user=env.user,
-                                 password=env.password)
+        admin = PostgresSettings(
+            host=env.host, port=env.port, dbname="postgres", user=env.user, password=env.password
+        )
         return Server(admin, "DB_HOST")
     if embedded_pg.port_open("127.0.0.1", 5432):
-        return Server(PostgresSettings(host="127.0.0.1", port=5432, dbname="postgres", user="postgres"),
-                      "local server on 127.0.0.1:5432")
+        return Server(
+            PostgresSettings(host="127.0.0.1", port=5432, dbname="postgres", user="postgres"),
+            "local server on 127.0.0.1:5432",
+        )
     port = int(os.getenv("BENCH_PG_PORT", "55433"))
     was_running = embedded_pg.is_running(EMBEDDED_DATADIR)
     say(f"no PostgreSQL configured: starting the embedded one on 127.0.0.1:{port} ({EMBEDDED_DATADIR})")
     embedded_pg.start(EMBEDDED_DATADIR, port)
-    return Server(PostgresSettings(host="127.0.0.1", port=port, dbname="postgres", user="postgres"),
-                  "embedded", None if was_running else EMBEDDED_DATADIR)
+    return Server(
+        PostgresSettings(host="127.0.0.1", port=port, dbname="postgres", user="postgres"),
+        "embedded",
+        None if was_running else EMBEDDED_DATADIR,
+    )
 
 
 def _admin_connect(server: Server):
@@ -72,8 +79,9 @@ def _admin_connect(server: Server):
     try:
         conn = connect(server.settings)
     except Exception as exc:  # noqa: BLE001 - say where, not the password
-        raise BenchError(f"cannot connect to {server.settings.public_description()}: "
-                         f"{str(exc).strip().splitlines()[0]}") from None
+        raise BenchError(
+            f"cannot connect to {server.settings.public_description()}: {str(exc).strip().splitlines()[0]}"
+        ) from None
     conn.autocommit = True
     return conn
 
@@ -121,8 +129,14 @@ def stack_down(env: dict[str, str], report, what: str = "the stack") -> None:
     """``python -m dev.stack.devstack down`` for a stack started with ``env``; problems are reported."""
     report(f"taking {what} down")
     try:
-        down = subprocess.run([sys.executable, "-m", "dev.stack.devstack", "down"], env=env, cwd=PROJECT_ROOT,
-                              capture_output=True, text=True, timeout=300)
+        down = subprocess.run(
+            [sys.executable, "-m", "dev.stack.devstack", "down"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if down.returncode != 0:
             report(f"devstack down exited {down.returncode}: {down.stderr.strip()[-300:]}")
     except subprocess.TimeoutExpired:
@@ -133,8 +147,11 @@ def database_sizes(server: Server, names) -> dict[str, str]:
     conn = _admin_connect(server)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT datname, pg_size_pretty(pg_database_size(datname)) FROM pg_database "
-                        "WHERE datname = ANY(%s)", (list(names),))
+            cur.execute(
+                "SELECT datname, pg_size_pretty(pg_database_size(datname)) FROM pg_database "
+                "WHERE datname = ANY(%s)",
+                (list(names),),
+            )
             return dict(cur.fetchall())
     finally:
         conn.close()
@@ -182,14 +199,22 @@ def postgres_info(server: Server) -> dict:
     conn = _admin_connect(server)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT current_setting('server_version'), current_setting('shared_buffers'), "
-                        "current_setting('work_mem'), current_setting('max_parallel_workers_per_gather'), "
-                        "current_setting('jit')")
+            cur.execute(
+                "SELECT current_setting('server_version'), current_setting('shared_buffers'), "
+                "current_setting('work_mem'), current_setting('max_parallel_workers_per_gather'), "
+                "current_setting('jit')"
+            )
             version, shared_buffers, work_mem, parallel, jit = cur.fetchone()
     finally:
         conn.close()
-    return {"version": version, "shared_buffers": shared_buffers, "work_mem": work_mem,
-            "max_parallel_workers_per_gather": parallel, "jit": jit, "origin": server.origin}
+    return {
+        "version": version,
+        "shared_buffers": shared_buffers,
+        "work_mem": work_mem,
+        "max_parallel_workers_per_gather": parallel,
+        "jit": jit,
+        "origin": server.origin,
+    }
 
 
 def _median_runs(runs: list[dict]) -> dict:
@@ -198,16 +223,22 @@ def _median_runs(runs: list[dict]) -> dict:
     for task in runs[0]["tasks"]:
         values = [r["tasks"][task]["seconds"] for r in runs if r["tasks"][task]["seconds"] is not None]
         tasks[task] = statistics.median(values) if values else None
+
     def extracts(r):  # dag.test runs the parallel extracts one after the other, in any order
         return sum(r["tasks"][t]["seconds"] or 0.0 for t in EXTRACT_TASKS if t in r["tasks"])
 
     def between(r):
         return r["seconds"] - sum(t["seconds"] or 0.0 for t in r["tasks"].values())
 
-    return {"seconds": statistics.median(r["seconds"] for r in runs), "tasks": tasks, "runs": len(runs),
-            "extracts": statistics.median(extracts(r) for r in runs),
-            "between": statistics.median(between(r) for r in runs),
-            "all_seconds": [r["seconds"] for r in runs], "raw": runs}
+    return {
+        "seconds": statistics.median(r["seconds"] for r in runs),
+        "tasks": tasks,
+        "runs": len(runs),
+        "extracts": statistics.median(extracts(r) for r in runs),
+        "between": statistics.median(between(r) for r in runs),
+        "all_seconds": [r["seconds"] for r in runs],
+        "raw": runs,
+    }
 
 
 def _interrupted(signum, frame):
@@ -226,4 +257,3 @@ def run_cli(name: str, body, args, *, on_interrupt: str) -> int:
     except KeyboardInterrupt:
         print(f"{name}: interrupted; {on_interrupt}", file=sys.stderr)
         return 130
-

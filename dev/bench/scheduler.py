@@ -7,7 +7,7 @@ process. So the bench also measures both DAGs the deployed way, and that is the 
 
 1. A fresh Airflow metadata database ``cfx_bench_sched_af`` on the bench's PostgreSQL, and a
    temporary DAGs folder holding a copy of ``dags/investor_metrics.py`` and the no-op DAG of the
-   same shape (``dev.bench.weekly.NOOP_DAG_TEMPLATE``).
+   same shape (``dev.bench.weekly.config.NOOP_DAG_TEMPLATE``).
 2. The stack of ``make demo`` (``dev.stack.devstack``'s environment: API server, scheduler with the
    executor it deploys, DAG processor, triggerer, SMTP sink) pointed at the ``chatterfix_bench``
    database, ``INVESTOR_TIMEZONE=UTC``, in a temporary state folder.
@@ -24,25 +24,18 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from datetime import datetime
 from pathlib import Path
 
+from dev.bench.common import say
+from include.investor_metrics.period import as_instant
 from include.investor_metrics.settings import PROJECT_ROOT
 
 AF_DB_NAME = "cfx_bench_sched_af"
 RUN_TIMEOUT_S = 30 * 60
 
 
-def say(message: str) -> None:
-    print(f"[bench] {message}", flush=True)
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-
-
 def _seconds(a: str | None, b: str | None) -> float | None:
-    start, end = _dt(a), _dt(b)
+    start, end = (as_instant(a) if a else None), (as_instant(b) if b else None)
     return (end - start).total_seconds() if start and end else None
 
 
@@ -67,21 +60,33 @@ def run_figures(client, dag_id: str, run: dict) -> dict:
         tasks[ti["task_id"]] = {
             "state": ti["state"],
             "seconds": _seconds(ti.get("start_date"), ti.get("end_date")),
-            "start": ti.get("start_date"), "end": ti.get("end_date"),
+            "start": ti.get("start_date"),
+            "end": ti.get("end_date"),
         }
-    return {"run_id": run["dag_run_id"], "state": run["state"],
-            "seconds": _seconds(run.get("start_date"), run.get("end_date")),
-            "queued_seconds": _seconds(run.get("queued_at"), run.get("start_date")),
-            "tasks": tasks}
+    return {
+        "run_id": run["dag_run_id"],
+        "state": run["state"],
+        "seconds": _seconds(run.get("start_date"), run.get("end_date")),
+        "queued_seconds": _seconds(run.get("queued_at"), run.get("start_date")),
+        "tasks": tasks,
+    }
 
 
-def measure(server, bench_database: str, period_end: str, runs: int, work: Path,
-            noop_source: str, noop_dag_id: str, dag_id: str) -> dict:
+def measure(
+    server,
+    bench_database: str,
+    period_end: str,
+    runs: int,
+    work: Path,
+    noop_source: str,
+    noop_dag_id: str,
+    dag_id: str,
+) -> dict:
     """Both DAGs through the scheduler; {"dag_run": medians, "orchestration_floor": medians, ...}."""
-    from dev.bench.backfill import start_floor_stack
+    from dev.bench.backfill.floor import start_floor_stack
     from dev.bench.common import BenchError, _admin_connect, _median_runs, stack_down
     from dev.stack.airflow_api import AirflowClient
-    from dev.stack.devstack import isolated_env
+    from dev.stack.env import isolated_env
 
     dags = work / "sched_dags"
     dags.mkdir(parents=True, exist_ok=True)
@@ -98,23 +103,35 @@ def measure(server, bench_database: str, period_end: str, runs: int, work: Path,
     env["DATA_TEAM_EMAILS"] = "data-team@example.com"
     result: dict = {}
     try:
-        say("scheduler: starting the deployed stack (API server, scheduler, DAG processor, triggerer, SMTP sink)")
+        say(
+            "scheduler: starting the deployed stack (API server, scheduler, DAG processor, triggerer, SMTP "
+            "sink)"
+        )
         began = time.monotonic()
         stack = start_floor_stack(env, dags, smtp_sink=True)
-        client = AirflowClient(f"http://127.0.0.1:{env['AIRFLOW_PORT']}", "admin", stack.secrets()["admin_password"])
+        client = AirflowClient(
+            f"http://127.0.0.1:{env['AIRFLOW_PORT']}", "admin", stack.secrets()["admin_password"]
+        )
         for d in (dag_id, noop_dag_id):
             client.wait_for_dag(d, timeout=300)
         errors = client.import_errors()
         if errors:
-            raise BenchError("DAG import errors:\n" + "\n".join(e.get("stack_trace", "")[-800:] for e in errors))
+            raise BenchError(
+                "DAG import errors:\n" + "\n".join(e.get("stack_trace", "")[-800:] for e in errors)
+            )
         result["executor"] = stack.airflow_env()["AIRFLOW__CORE__EXECUTOR"]
         scheduler_log = (stack.log_dir / "scheduler.log").read_text(errors="replace")
-        result["executor_log"] = [line.strip() for line in scheduler_log.splitlines() if "Preloaded" in line][-1:]
+        result["executor_log"] = [line.strip() for line in scheduler_log.splitlines() if "Preloaded" in line][
+            -1:
+        ]
         say(f"scheduler: stack up in {time.monotonic() - began:.0f} s; unpausing both DAGs")
         client.set_paused(noop_dag_id, False)
         client.set_paused(dag_id, False)
 
-        say("scheduler: warm-up (not measured): the real DAG's scheduled run of the latest week, one no-op run")
+        say(
+            "scheduler: warm-up (not measured): the real DAG's scheduled run of the latest week, one no-op "
+            "run"
+        )
         deadline = time.monotonic() + RUN_TIMEOUT_S
         while True:
             sched = [r for r in client.dag_runs(dag_id) if r["run_type"] == "scheduled"]
@@ -140,7 +157,10 @@ def measure(server, bench_database: str, period_end: str, runs: int, work: Path,
                     failed = {t: v["state"] for t, v in figures["tasks"].items() if v["state"] != "success"}
                     raise BenchError(f"{d} run {figures['run_id']} ended {figures['state']}: {failed}")
                 bucket.append(figures)
-                say(f"  {label} {i + 1}/{runs}: {figures['seconds']:.2f} s (queued {figures['queued_seconds']:.2f} s)")
+                say(
+                    f"  {label} {i + 1}/{runs}: {figures['seconds']:.2f} s (queued "
+                    f"{figures['queued_seconds']:.2f} s)"
+                )
         result.update(dag_run=_median_runs(real_runs), orchestration_floor=_median_runs(noop_runs))
         snapshot = json.loads((work / "sched" / "archive" / "metrics_snapshot.json").read_text())
         result["snapshot_period"] = snapshot["period"]

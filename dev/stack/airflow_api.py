@@ -26,7 +26,10 @@ class AirflowClient:
     def _login(self) -> str:
         body = json.dumps({"username": self._username, "password": self._password}).encode()
         req = urllib.request.Request(
-            f"{self.base_url}/auth/token", data=body, method="POST", headers={"Content-Type": "application/json"}
+            f"{self.base_url}/auth/token",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - our own server
             return json.load(resp)["access_token"]
@@ -36,7 +39,9 @@ class AirflowClient:
             self._token = self._login()
         data = json.dumps(payload).encode() if payload is not None else None
         req = urllib.request.Request(
-            f"{self.base_url}{path}", data=data, method=method,
+            f"{self.base_url}{path}",
+            data=data,
+            method=method,
             headers={"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"},
         )
         try:
@@ -72,15 +77,30 @@ class AirflowClient:
         return self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns?{query}")["dag_runs"]
 
     def trigger(self, dag_id: str, conf: dict | None = None, logical_date: str | None = None) -> dict:
-        return self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns",
-                            {"conf": conf or {}, "logical_date": logical_date})
+        return self.request(
+            "POST", f"/api/v2/dags/{dag_id}/dagRuns", {"conf": conf or {}, "logical_date": logical_date}
+        )
 
-    def create_backfill(self, dag_id: str, from_date: str, to_date: str, *, max_active_runs: int = 3,
-                        reprocess_behavior: str = "none") -> dict:
-        return self.request("POST", "/api/v2/backfills", {
-            "dag_id": dag_id, "from_date": from_date, "to_date": to_date,
-            "max_active_runs": max_active_runs, "reprocess_behavior": reprocess_behavior,
-        })
+    def create_backfill(
+        self,
+        dag_id: str,
+        from_date: str,
+        to_date: str,
+        *,
+        max_active_runs: int = 3,
+        reprocess_behavior: str = "none",
+    ) -> dict:
+        return self.request(
+            "POST",
+            "/api/v2/backfills",
+            {
+                "dag_id": dag_id,
+                "from_date": from_date,
+                "to_date": to_date,
+                "max_active_runs": max_active_runs,
+                "reprocess_behavior": reprocess_behavior,
+            },
+        )
 
     def backfills(self, dag_id: str) -> list[dict]:
         return self.request("GET", f"/api/v2/backfills?dag_id={dag_id}&limit=100").get("backfills", [])

@@ -116,8 +116,19 @@ def start(datadir: Path | str, port: int = DEFAULT_PORT, timeout: float = 60) ->
     # Sockets go in the data folder (the default /var/run/postgresql may not exist or be writable).
     options = f"-h 127.0.0.1 -p {port} -k {datadir} -c max_connections=200 -c fsync=off"
     subprocess.run(
-        [_bin("pg_ctl"), "-D", str(datadir), "-w", "-t", str(int(timeout)), "-o", options,
-         "-l", str(datadir / "server.log"), "start"],
+        [
+            _bin("pg_ctl"),
+            "-D",
+            str(datadir),
+            "-w",
+            "-t",
+            str(int(timeout)),
+            "-o",
+            options,
+            "-l",
+            str(datadir / "server.log"),
+            "start",
+        ],
         check=True,
         user=user,
         stdout=subprocess.DEVNULL,
@@ -159,5 +170,7 @@ def stop(datadir: Path | str, timeout: float = 60) -> bool:
             text=True,
         )
         if result.returncode != 0 and is_running(datadir):
-            raise RuntimeError(f"could not stop the embedded PostgreSQL in {datadir}: {result.stderr.strip()}")
+            raise RuntimeError(
+                f"could not stop the embedded PostgreSQL in {datadir}: {result.stderr.strip()}"
+            )
     return True

@@ -36,8 +36,7 @@ class OutboxHandler:
         name = f"{stamp}-{os.getpid()}-{seq:05d}.eml"
         # Keep the envelope too: Bcc recipients are only visible there.
         header = (
-            f"X-Envelope-From: {envelope.mail_from}\r\n"
-            f"X-Envelope-To: {', '.join(envelope.rcpt_tos)}\r\n"
+            f"X-Envelope-From: {envelope.mail_from}\r\nX-Envelope-To: {', '.join(envelope.rcpt_tos)}\r\n"
         ).encode()
         content = envelope.original_content or envelope.content
         if isinstance(content, str):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from dev.demo_data import generator
+from dev.demo_data import loader
 from include.investor_metrics.db import connect
 from include.investor_metrics.settings import PostgresSettings
 from tests.conftest import PROJECT_ROOT, free_port
@@ -37,7 +37,7 @@ def airflow_db():
 @pytest.fixture(scope="module")
 def source_db(pg_database):
     # an outage of the 'api' service inside the reported week, so an alert must fire
-    generator.load(pg_database, end=END, span_days=150, seed=11, outage_week="2026-11-15", progress=False)
+    loader.load(pg_database, end=END, span_days=150, seed=11, outage_week="2026-11-15", progress=False)
     return pg_database
 
 

@@ -220,7 +220,7 @@ def _wait_http_ok(url: str, processes: Processes, timeout: float) -> None:
 
 @pytest.fixture(scope="module")
 def celery_stack(pg_server, tmp_path_factory):
-    from dev.demo_data import generator
+    from dev.demo_data import loader
     from dev.stack import smtp_sink
     from dev.stack.airflow_api import AirflowClient
     from include.investor_metrics.db import connect
@@ -246,7 +246,7 @@ def celery_stack(pg_server, tmp_path_factory):
     timings: dict[str, float] = {}
     try:
         t0 = time.monotonic()
-        generator.load(source, end=DATA_END, span_days=120, seed=17, outage_week="2026-11-15", progress=False)
+        loader.load(source, end=DATA_END, span_days=120, seed=17, outage_week="2026-11-15", progress=False)
         timings["generator load"] = time.monotonic() - t0
 
         from cryptography.fernet import Fernet

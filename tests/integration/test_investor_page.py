@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from dev.demo_data import generator
+from dev.demo_data import loader
 from include.investor_metrics.settings import PostgresSettings
 from tests.conftest import demo_stack
 from tests.unit.api.fixtures import (
@@ -142,7 +142,7 @@ def stack(pg_server: PostgresSettings, tmp_path_factory):
 
     def load(settings):
         # A small source data set, so that `up` does not load the full demo one.
-        generator.load(settings, end=datetime(2026, 11, 22, 9, tzinfo=timezone.utc), span_days=21, seed=7,
+        loader.load(settings, end=datetime(2026, 11, 22, 9, tzinfo=timezone.utc), span_days=21, seed=7,
                        progress=False)
         fill_store(settings)
 

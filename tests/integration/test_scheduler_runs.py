@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from dev.demo_data import generator
+from dev.demo_data import loader
 from include.investor_metrics.db import connect
 from include.investor_metrics.settings import PostgresSettings
 from tests.conftest import demo_stack
@@ -32,7 +32,7 @@ def stack(pg_server: PostgresSettings, tmp_path_factory):
     base = tmp_path_factory.mktemp("scheduler")
 
     def load(settings):
-        generator.load(settings, end=DATA_END, span_days=120, seed=5, progress=False)
+        loader.load(settings, end=DATA_END, span_days=120, seed=5, progress=False)
 
     with demo_stack(pg_server, base, "cfx_sched", load) as (_env, settings, client, _password):
         yield {"client": client, "archive": base / "archive", "outbox": base / "state" / "outbox",
@@ -96,7 +96,7 @@ def test_backfill_manual_and_reprocess_through_the_scheduler(stack):
     import email
     import email.policy
 
-    from dev.stack.devstack import DEMO_RECIPIENTS
+    from dev.stack.env import DEMO_RECIPIENTS
 
     mails = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
              for p in sorted(stack["outbox"].glob("*.eml"))]

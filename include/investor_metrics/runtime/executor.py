@@ -1,30 +1,15 @@
 """A LocalExecutor whose task processes start with the pipeline's libraries already imported.
 
-Airflow 3's LocalExecutor forks its worker processes from the scheduler when it starts, and each
-worker forks a fresh process for every task instance. Every task of ``investor_metrics`` then
-imports pandas, pyarrow, psycopg2, the Postgres provider and, in ``validate_data``, Great
-Expectations — about 2.5 s of CPU per weekly run (GX alone: 1.6-1.8 s, most of it scipy and
-altair, which GX imports with its expectation catalogue), paid again by every run and every
-backfilled week. It is the largest part of the difference between a run and the same DAG with
-tasks that do nothing.
-
-``PreloadingLocalExecutor`` imports those modules once, in the scheduler, *before* the workers are
-forked (the same idea as gunicorn's ``--preload`` or a Celery worker importing its app): the
-workers and every task process they fork inherit them, copy-on-write. Nothing else changes — same
-queues, same parallelism, same task isolation (each task is still its own process).
-
-Configuration (``make demo`` sets it; any deployment can)::
+``PreloadingLocalExecutor`` imports ``preload_modules()`` in the scheduler before its workers are
+forked (start method ``fork`` only): the workers and every task process they fork inherit them,
+copy-on-write. Same queues, parallelism and task isolation as the LocalExecutor. The list is
+``DEFAULT_PRELOAD_MODULES``, or ``INVESTOR_PRELOAD_MODULES`` (comma-separated; empty: none, and it is
+exactly the LocalExecutor). A module that fails to import is logged and skipped (the task that
+needs it imports it, and fails, itself). ``make demo`` sets it::
 
     AIRFLOW__CORE__EXECUTOR=include.investor_metrics.runtime.executor.PreloadingLocalExecutor
 
-``INVESTOR_PRELOAD_MODULES`` (comma-separated) replaces the default module list; an empty value
-turns preloading off (then it is exactly the LocalExecutor). A module that fails to import is
-logged and skipped: the task that needs it will import it (and fail) itself, where the error
-belongs.
-
-Cost: the scheduler's resident memory grows by the modules' size (~250 MB), shared with the
-workers rather than duplicated per task; the scheduler starts ~2 s later. No connection, thread
-pool or file is opened by these imports, so forking after them is safe.
+Why and at what cost: docs/adr/preloading-executor.md; measurements: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -36,7 +21,8 @@ import time
 
 from airflow.executors.local_executor import LocalExecutor
 
-# The heavy libraries the pipeline's tasks import (include.investor_metrics.weekly.tasks imports them lazily).
+# The heavy libraries the pipeline's tasks import (include.investor_metrics.weekly.tasks imports
+# them lazily).
 DEFAULT_PRELOAD_MODULES = (
     "numpy",
     "pandas",

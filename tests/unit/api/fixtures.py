@@ -22,7 +22,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from dev.stack.devstack import airflow_argv
+from dev.stack.processes import airflow_argv
 from include.investor_metrics.db import apply_metrics_schema, connect
 from include.investor_metrics.settings import PostgresSettings
 from include.investor_metrics.weekly import alerts

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 import pendulum
 import pytest
 
-from dev.demo_data import generator
+from dev.demo_data import loader
 from include.investor_metrics.db import connect
 from include.investor_metrics.period import calendar_offset, iso_utc, weekly_period
 from include.investor_metrics.settings import ConfigError
@@ -580,7 +580,7 @@ def source_db(pg_server):
     settings = type(pg_server)(host=pg_server.host, port=pg_server.port, dbname=name, user=pg_server.user,
                                password=pg_server.password)
     try:
-        generator.load(settings, end=END, span_days=120, churn_spike_week="2026-11-08", progress=False)
+        loader.load(settings, end=END, span_days=120, churn_spike_week="2026-11-08", progress=False)
         yield settings
     finally:
         with admin.cursor() as cur:

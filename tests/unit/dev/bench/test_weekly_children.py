@@ -1,4 +1,4 @@
-"""The benchmark's stand-in for a task's Airflow context (dev/bench/weekly.py ``step``): the pipeline
+"""The benchmark's stand-in for a task's Airflow context (dev/bench/weekly/children.py ``step``): the pipeline
 functions must run in it as they do under Airflow, including archive_snapshot's skip of the
 e-mail tasks of a run that e-mails nobody."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from dev.bench import weekly as bench
+from dev.bench.weekly import children as bench
 from include.investor_metrics.weekly import tasks as pipeline
 
 SHAPE = {

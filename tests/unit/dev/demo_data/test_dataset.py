@@ -1,59 +1,38 @@
-"""The synthetic ChatterFix dataset (``dev/demo_data/generator.py``), loaded into a real PostgreSQL.
+"""The synthetic ChatterFix dataset (``dev/demo_data/``), loaded into a real PostgreSQL.
 
 One two-year demo dataset with both knobs (outage week, churn spike week) is loaded once for the
-module and checked for every SPEC section 3 rule and the shapes the metrics need; smaller loads
-into fresh databases check determinism, "unless already loaded" and the command line.
+module and checked for every SPEC section 3 rule and the shapes the metrics need; generation alone
+(no database) is deterministic.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
-import time
-from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
 
-from dev.demo_data import generator
-from include.investor_metrics.db import apply_source_schema, connect
-from include.investor_metrics.settings import PostgresSettings
-
-END = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
-START = END - timedelta(days=730)
-OUTAGE_WEEK = date(2026, 10, 5)
-SPIKE_WEEK = date(2026, 9, 14)
-UTC = timezone.utc
-
-
-@contextmanager
-def scratch_database(pg_server: PostgresSettings):
-    """A second fresh database (``fresh_database`` gives one per test)."""
-    name = f"cfx_gen_{os.getpid()}_{secrets.token_hex(4)}"
-    admin = connect(pg_server)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PostgresSettings(
-            host=pg_server.host,
-            port=pg_server.port,
-            dbname=name,
-            user=pg_server.user,
-            password=pg_server.password,
-        )
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+from dev.demo_data import dataset, loader
+from dev.demo_data.columns import encode_binary_copy
+from dev.demo_data.params import DatasetParams
+from include.investor_metrics.db import connect
+from tests.unit.dev.demo_data.helpers import (
+    END,
+    OUTAGE_WEEK,
+    SPIKE_WEEK,
+    START,
+    UTC,
+    midnight,
+    scalar,
+    scratch_database,
+)
 
 
 @pytest.fixture(scope="module")
 def demo(pg_server):
     """(cursor, summary) of the two-year demo dataset with an outage week and a churn spike."""
     with scratch_database(pg_server) as settings:
-        summary = generator.load(
+        summary = loader.load(
             settings,
             end=END,
             scale="demo",
@@ -71,64 +50,10 @@ def demo(pg_server):
             conn.close()
 
 
-def scalar(cur, sql: str, params=None):
-    cur.execute(sql, params)
-    return cur.fetchone()[0]
-
-
-def midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-# ------------------------------------------------------------------------------------------------
-# Determinism
-# ------------------------------------------------------------------------------------------------
-
-TABLE_KEYS = {
-    "customers": "customer_id",
-    "subscriptions": "subscription_id",
-    "leads": "lead_id",
-    "nps_responses": "response_id",
-    "usage_events": "event_id",
-    "ai_requests": "request_id",
-    "investor_metrics.service_health_checks": "service, checked_at",
-}
-
-
-def fingerprints(settings: PostgresSettings) -> dict[str, tuple[int, str]]:
-    """(rows, md5 of every row in key order) per table."""
-    conn = connect(settings)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SET TIME ZONE 'UTC'")
-            result = {}
-            for table, key in TABLE_KEYS.items():
-                # Table and key names come from the fixed dict above.
-                cur.execute(f"SELECT count(*), md5(string_agg(t::text, '|' ORDER BY {key})) FROM {table} t")
-                result[table] = cur.fetchone()
-            return result
-    finally:
-        conn.close()
-
-
-def test_same_seed_and_end_give_identical_rows_and_another_seed_differs(fresh_database, pg_server):
-    options = {"end": END, "scale": "demo", "span_days": 120, "progress": False}
-    generator.load(fresh_database, seed=42, **options)
-    first = fingerprints(fresh_database)
-    with scratch_database(pg_server) as other:
-        generator.load(other, seed=42, **options)
-        assert fingerprints(other) == first
-        generator.load(other, seed=43, **options)
-        different = fingerprints(other)
-    assert all(rows > 0 for rows, _md5 in first.values())
-    for table in TABLE_KEYS:
-        assert different[table] != first[table], f"{table}: seed 43 gave the same rows as seed 42"
-
-
 def test_generation_without_a_database_is_deterministic():
     def encoded(seed: int) -> list[bytes]:
-        params = generator.DatasetParams.build(end=END, seed=seed, span_days=30)
-        return [generator.encode_binary_copy(chunk.columns) for chunk in generator.generate(params)]
+        params = DatasetParams.build(end=END, seed=seed, span_days=30)
+        return [encode_binary_copy(chunk.columns) for chunk in dataset.generate(params)]
 
     assert encoded(7) == encoded(7)
     assert encoded(7) != encoded(8)
@@ -194,7 +119,9 @@ RULES = {
     "ai_requests: feedback null, correct or incorrect": (
         "SELECT count(*) FROM ai_requests WHERE feedback NOT IN ('correct', 'incorrect')"
     ),
-    "ai_requests: latency_ms >= 0": "SELECT count(*) FROM ai_requests WHERE latency_ms IS NULL OR latency_ms < 0",
+    "ai_requests: latency_ms >= 0": (
+        "SELECT count(*) FROM ai_requests WHERE latency_ms IS NULL OR latency_ms < 0"
+    ),
     "ai_requests: customer exists when set": (
         "SELECT count(*) FROM ai_requests a WHERE a.customer_id IS NOT NULL "
         "AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.customer_id = a.customer_id)"
@@ -255,20 +182,27 @@ def test_counts_match_the_summary_and_the_demo_scale(demo):
 # ------------------------------------------------------------------------------------------------
 
 MRR = "CASE billing_interval WHEN 'year' THEN amount_cents / 12.0 ELSE amount_cents END"
+
+
+def mrr_of(alias: str) -> str:
+    """``MRR`` of the subscription rows aliased ``alias``."""
+    return MRR.replace("amount_cents", f"{alias}.amount_cents").replace(
+        "billing_interval", f"{alias}.billing_interval"
+    )
+
+
 SHAPES = {
     "upgrade at one instant": f"""
         SELECT count(*) FROM subscriptions a JOIN subscriptions b
           ON b.customer_id = a.customer_id AND b.started_at = a.ended_at
          WHERE a.plan <> 'ai_addon' AND b.plan <> 'ai_addon'
-           AND {MRR.replace("amount_cents", "b.amount_cents").replace("billing_interval", "b.billing_interval")}
-             > {MRR.replace("amount_cents", "a.amount_cents").replace("billing_interval", "a.billing_interval")}
+           AND {mrr_of("b")} > {mrr_of("a")}
     """,
     "downgrade at one instant": f"""
         SELECT count(*) FROM subscriptions a JOIN subscriptions b
           ON b.customer_id = a.customer_id AND b.started_at = a.ended_at
          WHERE a.plan <> 'ai_addon' AND b.plan <> 'ai_addon'
-           AND {MRR.replace("amount_cents", "b.amount_cents").replace("billing_interval", "b.billing_interval")}
-             < {MRR.replace("amount_cents", "a.amount_cents").replace("billing_interval", "a.billing_interval")}
+           AND {mrr_of("b")} < {mrr_of("a")}
     """,
     "reactivation weeks after a churn": """
         SELECT count(*) FROM subscriptions a JOIN subscriptions b
@@ -288,7 +222,8 @@ SHAPES = {
     "two concurrent subscriptions": """
         SELECT count(*) FROM subscriptions a JOIN subscriptions b
           ON b.customer_id = a.customer_id AND a.subscription_id < b.subscription_id
-         WHERE a.started_at < coalesce(b.ended_at, 'infinity') AND b.started_at < coalesce(a.ended_at, 'infinity')
+         WHERE a.started_at < coalesce(b.ended_at, 'infinity')
+           AND b.started_at < coalesce(a.ended_at, 'infinity')
     """,
     "churned customer with no running subscription": """
         SELECT count(*) FROM customers c
@@ -374,8 +309,8 @@ def test_leads_nps_usage_and_ai_look_real(demo):
     )
     per_day = dict(cur.fetchall())
     assert per_day[True] < 0.5 * per_day[False], "weekends should be quieter"
-    users = scalar(cur, "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY n) FROM "
-                        "(SELECT count(DISTINCT user_id) n FROM usage_events GROUP BY customer_id) u")  # fmt: skip
+    users = scalar(cur, "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY n) FROM (SELECT "
+                        "count(DISTINCT user_id) n FROM usage_events GROUP BY customer_id) u")  # fmt: skip
     assert 2 <= users <= 20
     assert scalar(cur, "SELECT count(DISTINCT event_type) FROM usage_events") >= 4
     cur.execute(
@@ -452,154 +387,3 @@ def test_churn_spike_week_churns_many_customers(demo):
     # A Sunday 09:00 reporting week overlapping the knob's week sees the spike as well.
     sunday = datetime(2026, 9, 13, 9, tzinfo=UTC)
     assert churned_customers(cur, sunday, sunday + timedelta(days=7)) >= spike - 1
-
-
-def test_knob_weeks_must_lie_inside_the_data():
-    with pytest.raises(ValueError, match="outage_week"):
-        generator.DatasetParams.build(end=END, span_days=30, outage_week=date(2026, 1, 5))
-    with pytest.raises(ValueError, match="churn_spike_week"):
-        generator.DatasetParams.build(end=END, churn_spike_week="2026-11-20")
-    with pytest.raises(ValueError, match="end"):
-        generator.DatasetParams.build(end=datetime(2026, 11, 22, 9))  # naive
-    with pytest.raises(ValueError, match="scale"):
-        generator.DatasetParams.build(end=END, scale="huge")
-
-
-# ------------------------------------------------------------------------------------------------
-# Unless already loaded
-# ------------------------------------------------------------------------------------------------
-
-
-def table_counts(settings: PostgresSettings) -> dict[str, int]:
-    conn = connect(settings)
-    try:
-        with conn.cursor() as cur:
-            return {table: scalar(cur, f"SELECT count(*) FROM {table}") for table in generator.LOADED_TABLES}
-    finally:
-        conn.close()
-
-
-def test_a_second_load_with_the_same_parameters_does_nothing(fresh_database):
-    options = {"end": END, "span_days": 60, "seed": 5, "progress": False}
-    first = generator.load(fresh_database, **options)
-    assert first.loaded and table_counts(fresh_database) == first.counts
-
-    began = time.monotonic()
-    again = generator.load(fresh_database, **options)
-    assert not again.loaded
-    assert time.monotonic() - began < 2
-    assert again.counts == first.counts
-    assert table_counts(fresh_database) == first.counts
-    assert "already loaded" in again.describe()
-
-    other = generator.load(fresh_database, **{**options, "seed": 6})  # other parameters: replaced
-    assert other.loaded and table_counts(fresh_database) == other.counts
-    forced = generator.load(fresh_database, **{**options, "seed": 6}, force=True)
-    assert forced.loaded and forced.counts == other.counts and table_counts(fresh_database) == other.counts
-    conn = connect(fresh_database)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT seed, span_days, end_at, row_counts FROM investor_metrics.demo_dataset")
-            assert cur.fetchall() == [(6, 60, END, other.counts)]
-    finally:
-        conn.close()
-
-
-def test_rows_it_did_not_load_are_kept_unless_forced(fresh_database):
-    conn = connect(fresh_database)
-    try:
-        apply_source_schema(conn)
-        with conn.cursor() as cur:
-            cur.execute("INSERT INTO customers VALUES (1, 'Real customer', 'starter', %s)", (END,))
-        conn.commit()
-        with pytest.raises(generator.DatasetError, match="customers"):
-            generator.load(fresh_database, end=END, span_days=30, progress=False)
-        with conn.cursor() as cur:
-            assert scalar(cur, "SELECT name FROM customers") == "Real customer"
-        conn.commit()
-        summary = generator.load(fresh_database, end=END, span_days=30, progress=False, force=True)
-        with conn.cursor() as cur:
-            assert scalar(cur, "SELECT count(*) FROM customers WHERE name = 'Real customer'") == 0
-            assert scalar(cur, "SELECT count(*) FROM customers") == summary.counts["customers"]
-    finally:
-        conn.close()
-
-
-def test_indexes_survive_the_load(fresh_database):
-    generator.load(fresh_database, end=END, span_days=30, progress=False)
-    conn = connect(fresh_database)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT indexname FROM pg_indexes WHERE schemaname IN ('public', 'investor_metrics')")
-            names = {row[0] for row in cur.fetchall()}
-    finally:
-        conn.close()
-    assert {
-        "usage_events_occurred_at_idx",
-        "ai_requests_requested_at_idx",
-        "subscriptions_customer_id_idx",
-        "service_health_checks_checked_at_idx",
-    } <= names
-
-
-# ------------------------------------------------------------------------------------------------
-# Binary COPY encoding and the command line
-# ------------------------------------------------------------------------------------------------
-
-
-def test_binary_copy_round_trip(fresh_database):
-    window = generator.Window(start_us=generator._epoch_us(END), end_us=generator._epoch_us(END) + 10**9)
-    columns = [
-        generator.int_column("id", np.array([1, 2, 3]), null=np.array([False, True, False])),
-        generator.free_text_column("name", ["Acme Co.", "Ünïcode GmbH", ""]),
-        generator.text_column("kind", ("a", "bbb"), np.array([1, -1, 0])),
-        generator.timestamp_column("at", window, np.array([0, generator.NO_END, 1_500_000])),
-        generator.bool_column("ok", np.array([True, False, True])),
-        generator.int_column("ms", np.array([7, -1, 2**31 - 1]), ">i4"),
-        generator.int_column("score", np.array([0, 10, 5]), ">i2"),
-    ]
-    conn = connect(fresh_database)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "CREATE TEMP TABLE t (id bigint, name text, kind text, at timestamptz, ok boolean, "
-                "ms integer, score smallint)"
-            )
-            import io
-
-            cur.copy_expert(
-                "COPY t FROM STDIN WITH (FORMAT binary)", io.BytesIO(generator.encode_binary_copy(columns))
-            )
-            cur.execute("SELECT * FROM t ORDER BY score")
-            rows = cur.fetchall()
-    finally:
-        conn.close()
-    assert rows == [
-        (1, "Acme Co.", "bbb", END, True, 7, 0),
-        (3, "", "a", END + timedelta(seconds=1.5), True, 2**31 - 1, 5),
-        (None, "Ünïcode GmbH", None, None, False, -1, 10),
-    ]
-
-
-def test_command_line_loads_then_says_already_loaded(fresh_database, capsys):
-    argv = [
-        "--dsn",
-        fresh_database.dsn(),
-        "--end",
-        "2026-11-22T09:00:00Z",
-        "--span-days",
-        "30",
-        "--no-progress",
-    ]
-    assert generator.main(argv) == 0
-    out = capsys.readouterr().out
-    assert "end: 2026-11-22T09:00:00Z" in out and "Loaded ChatterFix demo dataset" in out
-    assert generator.main(argv) == 0
-    assert "already loaded" in capsys.readouterr().out
-    assert generator.main([*argv, "--outage-week", "2020-01-06"]) == 2
-    assert "outage_week" in capsys.readouterr().err
-
-
-def test_default_end_is_now_floored_to_the_hour():
-    now = datetime(2026, 11, 22, 9, 41, 12, 345, tzinfo=UTC)
-    assert generator.default_end(now) == datetime(2026, 11, 22, 9, tzinfo=UTC)
