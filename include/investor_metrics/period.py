@@ -72,6 +72,12 @@ def iso_utc(value: datetime) -> str:
     return to_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def file_stamp(value: datetime) -> str:
+    """``2026-11-22_09-00-00``: an instant in UTC as the archive's file and folder names carry it
+    (SPEC section 7)."""
+    return to_utc(value).strftime("%Y-%m-%d_%H-%M-%S")
+
+
 def weekly_period(end: datetime, tz, period_type: str = "weekly") -> Period:
     """The week [end − 7 calendar days, end)."""
     tz = pendulum.timezone(tz) if isinstance(tz, str) else tz

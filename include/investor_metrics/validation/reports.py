@@ -13,18 +13,17 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from include.investor_metrics.period import Period, to_utc
+from include.investor_metrics.period import Period, file_stamp
 
 log = logging.getLogger(__name__)
 
-_STAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"  # as the archive names a period (SPEC section 7)
 REPORT_DIR_MODE = 0o750  # the data team (owner and group) read the report; nobody else
 REPORT_FILE_MODE = 0o640
 
 
 def period_stamp(period: Period) -> str:
     """The period's end, UTC, as the report folder (and the GX run) is named."""
-    return to_utc(period.end).strftime(_STAMP_FORMAT)
+    return file_stamp(period.end)
 
 
 def site_dir(report_dir: str | Path, period: Period) -> Path:
