@@ -5,6 +5,7 @@ e-mail, with its lease and its outcome (SPEC section 8; the design: docs/adr/exa
 ``lock_timeout`` and ``statement_timeout``: rows are inserted ``pending``, leased (``sending``) and
 committed before any SMTP, then each recipient's outcome is recorded on its own. ``send_status``,
 ``owed`` and ``owed_alerts`` read it for the tasks; ``unreported_problems`` for the delivery report.
+``EmailDeliveryError``: some recipient is still owed a message (the task fails, its retry sends).
 """
 
 from __future__ import annotations
@@ -158,8 +159,10 @@ class SendLog:
 
 
 def _is_lock_timeout(exc: BaseException) -> bool:
-    sqlstate = getattr(getattr(exc, "diag", None), "sqlstate", None)
-    return getattr(exc, "pgcode", None) == "55P03" or sqlstate == "55P03"
+    """A PostgreSQL ``lock_not_available`` (55P03), from psycopg2 (``pgcode``) or psycopg 3 (``diag``)."""
+    if getattr(exc, "pgcode", None) == "55P03":
+        return True
+    return getattr(getattr(exc, "diag", None), "sqlstate", None) == "55P03"
 
 
 @contextmanager
