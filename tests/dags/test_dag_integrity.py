@@ -82,7 +82,7 @@ def test_bad_input_fails_at_once_and_outages_retry(dagbag):
     import psycopg2
     from airflow.sdk.definitions.retry_policy import RetryAction
 
-    from include.investor_metrics.mail.send import EmailDeliveryError
+    from include.investor_metrics.mail.send_log import EmailDeliveryError
     from include.investor_metrics.settings import ConfigError
     from include.investor_metrics.validation.runner import DataValidationError
     from include.investor_metrics.weekly.metrics import MoneyRangeError

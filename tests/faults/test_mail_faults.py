@@ -28,11 +28,12 @@ import pytest
 
 from dev.stack import smtp_sink
 from include.investor_metrics.db import connect
-from include.investor_metrics.mail import message as email_report
 from include.investor_metrics.mail import send as notify
-from include.investor_metrics.mail.message import KIND_ALERT, KIND_WEEKLY_SUMMARY, build_alert_message
+from include.investor_metrics.mail import send_log
+from include.investor_metrics.mail.alert_message import build_alert_message
+from include.investor_metrics.mail.message import KIND_ALERT, KIND_WEEKLY_SUMMARY, message_id
 from tests.conftest import PROJECT_ROOT, free_port
-from tests.unit.mail.test_email import PERIOD_END, RECIPIENTS, SAMPLE_SNAPSHOT, SENDER, make_alert
+from tests.unit.mail.helpers import PERIOD_END, RECIPIENTS, SAMPLE_SNAPSHOT, SENDER, make_alert
 
 KIND_DELIVERY_REPORT = "delivery_report"
 DATA_TEAM = "data-team@chatterfix.example"
@@ -145,13 +146,13 @@ def send_alert(metrics_conn, alert_id="a1", run_id="try-1"):
 
 
 def rows(metrics_conn, kind=KIND_ALERT, key="a1") -> dict:
-    return notify.send_status(metrics_conn, kind, key)["rows"]
+    return send_log.send_status(metrics_conn, kind, key)["rows"]
 
 
 # --------------------------------------------------------------------------- (a) 4xx for one of three
 def test_a_temporarily_refused_recipient_gets_it_on_the_retry_and_the_others_once(server, metrics_conn):
     server.handler.rcpt[CY] = "450 4.2.1 mailbox busy, try later"
-    with pytest.raises(notify.EmailDeliveryError, match=r"cy@angels\.example: RCPT TO refused: 450"):
+    with pytest.raises(send_log.EmailDeliveryError, match=r"cy@angels\.example: RCPT TO refused: 450"):
         send_alert(metrics_conn)  # the task fails: Airflow retries it
     assert server.copies() == Counter({("alert:a1", ANN): 1, ("alert:a1", BOB): 1})
     state = rows(metrics_conn)
@@ -182,7 +183,7 @@ def test_a_permanently_refused_recipient_is_reported_and_does_not_block_the_othe
     assert CY in text and "550" in text and "permanently refused" in text and ANN not in text
     state = rows(metrics_conn)
     assert (state[CY]["status"], state[CY]["smtp_code"], state[CY]["refusal_reported"]) == ("refused", 550, True)
-    assert notify.send_status(metrics_conn, KIND_ALERT, "a1")["status"] == "sent"  # done: nothing owed
+    assert send_log.send_status(metrics_conn, KIND_ALERT, "a1")["status"] == "sent"  # done: nothing owed
 
 
 # --------------------------------------------------------------------------- (c, d) unknown outcomes
@@ -190,7 +191,7 @@ def test_a_permanently_refused_recipient_is_reported_and_does_not_block_the_othe
 def test_an_unknown_outcome_is_recorded_resent_with_the_same_message_id_and_reported(fault, server, metrics_conn):
     server.handler.data_faults = [fault]  # the first DATA (ann's copy) is stored, its reply never arrives
     started = time.monotonic()
-    with pytest.raises(notify.EmailDeliveryError, match="outcome unknown"):
+    with pytest.raises(send_log.EmailDeliveryError, match="outcome unknown"):
         send_alert(metrics_conn)
     assert time.monotonic() - started < SMTP_TIMEOUT + 10
     state = rows(metrics_conn)
@@ -198,7 +199,7 @@ def test_an_unknown_outcome_is_recorded_resent_with_the_same_message_id_and_repo
     assert {state[BOB]["status"], state[CY]["status"]} == {"pending"}  # not attempted on a broken link
     [report] = server.reports()  # the data team is told at once
     text = report.get_body(("plain",)).get_content()
-    assert ANN in text and "outcome unknown" in text and email_report.message_id(KIND_ALERT, "a1", SENDER, ANN) in text
+    assert ANN in text and "outcome unknown" in text and message_id(KIND_ALERT, "a1", SENDER, ANN) in text
     assert state[ANN]["unknown_reported"] == 1
 
     assert send_alert(metrics_conn, run_id="try-2") is True  # the retry
@@ -207,7 +208,7 @@ def test_an_unknown_outcome_is_recorded_resent_with_the_same_message_id_and_repo
     assert copies == Counter({("alert:a1", ANN): 2, ("alert:a1", BOB): 1, ("alert:a1", CY): 1})
     ann_ids = {str(m["Message-ID"]).strip() for m in server.messages()
                if str(m["X-Envelope-To"]).strip() == ANN and str(m["X-ChatterFix-Send-Key"]) == "alert:a1"}
-    assert ann_ids == {email_report.message_id(KIND_ALERT, "a1", SENDER, ANN)}  # the copy is a duplicate by id
+    assert ann_ids == {message_id(KIND_ALERT, "a1", SENDER, ANN)}  # the copy is a duplicate by id
     state = rows(metrics_conn)
     assert {r: v["status"] for r, v in state.items()} == {r: "sent" for r in RECIPIENTS}
     assert (state[ANN]["unknown_outcomes"], state[ANN]["unknown_reported"], state[ANN]["attempts"]) == (1, 1, 2)
@@ -220,8 +221,8 @@ import sys
 from include.investor_metrics.mail import send as notify
 from include.investor_metrics.db import connect
 from include.investor_metrics.settings import PostgresSettings
-from include.investor_metrics.mail.message import build_alert_message
-from tests.unit.mail.test_email import PERIOD_END, RECIPIENTS, SENDER, make_alert
+from include.investor_metrics.mail.alert_message import build_alert_message
+from tests.unit.mail.helpers import PERIOD_END, RECIPIENTS, SENDER, make_alert
 conn = connect(PostgresSettings(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] or None))
 message = build_alert_message(make_alert(id="a1"), recipients=RECIPIENTS, sender=SENDER, tz="UTC")
 notify.send_once(conn, kind="alert", key="a1", message=message, run_id="killed", period_end=PERIOD_END)
@@ -259,7 +260,7 @@ def test_a_sender_killed_mid_send_leaves_a_lease_the_retry_takes_over_within_its
 # --------------------------------------------------------------------------- (f) a stuck lock holder
 def test_a_stuck_session_holding_the_row_fails_the_send_clearly_then_the_retry_proceeds(
         server, metrics_conn, metrics_db):
-    send_alert_rows = notify.SendLog(metrics_conn, KIND_ALERT, "a1", owner="setup", lease_seconds=2, lock_timeout=1)
+    send_alert_rows = send_log.SendLog(metrics_conn, KIND_ALERT, "a1", owner="setup", lease_seconds=2, lock_timeout=1)
     send_alert_rows.insert(RECIPIENTS, PERIOD_END)
     stuck = connect(metrics_db)
     with stuck.cursor() as cur:  # a backend that locked the rows and never finishes its transaction
@@ -268,7 +269,7 @@ def test_a_stuck_session_holding_the_row_fails_the_send_clearly_then_the_retry_p
         (stuck_pid,) = cur.fetchone()
     try:
         started = time.monotonic()
-        with pytest.raises(notify.EmailDeliveryError, match=r"stayed locked by another database session .*"
+        with pytest.raises(send_log.EmailDeliveryError, match=r"stayed locked by another database session .*"
                                                              r"INVESTOR_SEND_LOCK_TIMEOUT_SECONDS"):
             send_alert(metrics_conn)
         assert time.monotonic() - started < 5
@@ -284,12 +285,12 @@ def test_a_stuck_session_holding_the_row_fails_the_send_clearly_then_the_retry_p
 
 
 def test_a_live_lease_is_waited_for_then_a_clear_error_when_it_outlasts_the_bound(server, metrics_conn):
-    log = notify.SendLog(metrics_conn, KIND_ALERT, "a1", owner="other-worker|host|pid 1", lease_seconds=3600,
-                         lock_timeout=1)
+    log = send_log.SendLog(metrics_conn, KIND_ALERT, "a1", owner="other-worker|host|pid 1", lease_seconds=3600,
+                           lock_timeout=1)
     log.insert(RECIPIENTS, PERIOD_END)
     log.claim(RECIPIENTS)  # another worker holds a long lease (a misconfigured one, or a hung SMTP)
     started = time.monotonic()
-    with pytest.raises(notify.EmailDeliveryError, match=r"another sender still holds the send-log lease .*other-worker"):
+    with pytest.raises(send_log.EmailDeliveryError, match=r"another sender still holds the send-log lease .*other-worker"):
         send_alert(metrics_conn)
     assert 2 * LEASE_SECONDS - 0.5 < time.monotonic() - started < 2 * LEASE_SECONDS + 5
     assert server.copies() == Counter()
@@ -353,12 +354,12 @@ def test_an_outage_longer_than_the_retries_is_made_good_by_the_next_run_once(ser
     server.stop()  # the SMTP outage outlasts every try of week 1's e-mail tasks
     for try_number in (1, 2, 3, 4):
         ctx = context(week1, try_number=try_number)
-        with pytest.raises(notify.EmailDeliveryError):
+        with pytest.raises(send_log.EmailDeliveryError):
             pipeline.send_weekly_summary(ctx)
-        with pytest.raises(notify.EmailDeliveryError):
+        with pytest.raises(send_log.EmailDeliveryError):
             pipeline.send_alert_notifications(ctx)
     assert notified(metrics_conn)[urgent["id"]] is False
-    owed = notify.owed(metrics_conn, KIND_WEEKLY_SUMMARY, since=week1 - timedelta(days=1), until=week2)
+    owed = send_log.owed(metrics_conn, KIND_WEEKLY_SUMMARY, since=week1 - timedelta(days=1), until=week2)
     assert [key for key, _ in owed] == ["2026-11-22T09:00:00Z"]
 
     server.start()  # recovery; next Sunday's run
@@ -373,8 +374,8 @@ def test_an_outage_longer_than_the_retries_is_made_good_by_the_next_run_once(ser
         expected[(f"alert:{urgent['id']}", r)] = 1
     assert server.copies() == expected
     assert notified(metrics_conn)[urgent["id"]] is True
-    assert notify.owed(metrics_conn, KIND_WEEKLY_SUMMARY, since=week1 - timedelta(days=1), until=week2) == []
-    assert notify.owed_alerts(metrics_conn, since=week1 - timedelta(days=1), until=week2) == []
+    assert send_log.owed(metrics_conn, KIND_WEEKLY_SUMMARY, since=week1 - timedelta(days=1), until=week2) == []
+    assert send_log.owed_alerts(metrics_conn, since=week1 - timedelta(days=1), until=week2) == []
 
 
 def test_the_email_tasks_run_in_parallel_after_the_archive():
@@ -397,7 +398,7 @@ def test_an_alert_that_fails_for_good_does_not_stop_the_summary_nor_the_other_al
     assert len(urgent) == 2
     doomed, other = urgent
     server.handler.reject_key = f"alert:{doomed['id']}"  # 554 at the end of DATA, every time
-    with pytest.raises(notify.EmailDeliveryError, match=doomed["id"]):
+    with pytest.raises(send_log.EmailDeliveryError, match=doomed["id"]):
         pipeline.send_alert_notifications(context(PERIOD_END))
     assert pipeline.send_weekly_summary(context(PERIOD_END)) is True
     copies = server.copies()
@@ -418,12 +419,12 @@ def test_notified_equals_the_send_log_after_a_mid_loop_failure_and_the_retry(ser
     def consistent():
         flags = notified(metrics_conn)
         for alert in (first, second):
-            assert flags[alert["id"]] == (notify.send_status(metrics_conn, KIND_ALERT, alert["id"])["status"] == "sent")
+            assert flags[alert["id"]] == (send_log.send_status(metrics_conn, KIND_ALERT, alert["id"])["status"] == "sent")
         published = {a["id"]: a["notified"] for a in alerts.all_alerts(metrics_conn)}
         assert published == flags
         return flags
 
-    with pytest.raises(notify.EmailDeliveryError):
+    with pytest.raises(send_log.EmailDeliveryError):
         pipeline.send_alert_notifications(context(PERIOD_END))
     assert consistent() == {first["id"]: True, second["id"]: False}
 

@@ -485,6 +485,7 @@ def send_incident_emails(conn, service: str, *, run_id: str | None, recipients: 
     opening (then the alert is marked notified) and the resolution, each exactly once (send log).
     Returns ``[{"kind", "id"}]`` of the messages sent now."""
     from include.investor_metrics.mail import send as notify
+    from include.investor_metrics.mail import smtp
     from include.investor_metrics.weekly import alerts
 
     params = {"service": service, "rule": INCIDENT_RULE, "resolved_kind": KIND_INCIDENT_RESOLVED}
@@ -498,9 +499,9 @@ def send_incident_emails(conn, service: str, *, run_id: str | None, recipients: 
         raise
     if not owed:
         return []
-    smtp_conn = notify.smtp_connection() if smtp_conn is None else smtp_conn
+    smtp_conn = smtp.smtp_connection() if smtp_conn is None else smtp_conn
     recipients = config.investor_recipients() if recipients is None else recipients
-    sender = notify.sender_address(smtp_conn)
+    sender = smtp.sender_address(smtp_conn)
     tz = _zone(tz)
     sent = []
     for row in owed:

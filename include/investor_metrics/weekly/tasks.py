@@ -421,10 +421,10 @@ def _owed_window(context, period: Period):
     """(since, until] of the owed-e-mail sweep, or None when this run does not sweep: scheduled runs
     re-send what the last ``INVESTOR_OWED_EMAIL_WEEKS`` weeks of scheduled runs still owe (an SMTP
     outage longer than a task's retries); on-demand runs send only their own report."""
-    from include.investor_metrics.mail import send as notify
+    from include.investor_metrics.mail import send_log
 
     run_type = getattr(context["dag_run"].run_type, "value", context["dag_run"].run_type)
-    weeks = notify.owed_email_weeks()
+    weeks = send_log.owed_email_weeks()
     if run_type != "scheduled" or weeks <= 0:
         return None
     return period.end - timedelta(weeks=weeks), period.end
@@ -456,6 +456,7 @@ def send_alert_notifications(context) -> list[str]:
     (send log); then the alerts of earlier weeks still owed. An alert is marked ``notified`` in the
     transaction that records its last delivery. Any alert still owed fails the task (retry)."""
     from include.investor_metrics.mail import send as notify
+    from include.investor_metrics.mail import send_log
     from include.investor_metrics.weekly import alerts
 
     period, series, options = _email_run(context)
@@ -466,12 +467,12 @@ def send_alert_notifications(context) -> list[str]:
         window = _owed_window(context, period)
         if window:
             current = {a["id"] for a in batches[0]}
-            batches.append([a for a in notify.owed_alerts(conn, since=window[0], until=window[1])
+            batches.append([a for a in send_log.owed_alerts(conn, since=window[0], until=window[1])
                             if a["id"] not in current])
         for batch in batches:
             try:
                 sent += notify.send_alert_notifications(conn, batch, **options)
-            except notify.EmailDeliveryError as exc:
+            except send_log.EmailDeliveryError as exc:
                 failures.append(exc)
         if sent or failures:  # notified flags may have changed
             alerts.publish_alert_history(conn, config.archive_dir())
@@ -487,6 +488,8 @@ def send_weekly_summary(context) -> bool:
     has its own key and reads the on-demand snapshot (trends from the weekly series). Then the
     summaries of earlier weeks still owed (scheduled runs)."""
     from include.investor_metrics.mail import send as notify
+    from include.investor_metrics.mail import send_log
+    from include.investor_metrics.mail.message import KIND_WEEKLY_SUMMARY
     from include.investor_metrics.weekly import snapshots as store
 
     period, series, options = _email_run(context)
@@ -499,7 +502,7 @@ def send_weekly_summary(context) -> bool:
         ends = [(period.end, snapshot)]
         window = _owed_window(context, period)
         if window:
-            for _key, end in notify.owed(conn, notify.KIND_WEEKLY_SUMMARY, since=window[0], until=window[1]):
+            for _key, end in send_log.owed(conn, KIND_WEEKLY_SUMMARY, since=window[0], until=window[1]):
                 if end != period.end:
                     ends.append((end, store.snapshot_for(conn, end, series="weekly")))
         for end, week in ends:
@@ -522,7 +525,7 @@ def send_weekly_summary(context) -> bool:
                 sent = sent or (sent_now and end == period.end)
                 if sent_now and end != period.end:
                     log.warning("sent the summary owed for the week ending %s (an earlier run could not)", end)
-            except notify.EmailDeliveryError as exc:
+            except send_log.EmailDeliveryError as exc:
                 failures.append(exc)
     finally:
         conn.close()

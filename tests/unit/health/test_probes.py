@@ -451,7 +451,7 @@ def test_an_smtp_failure_fails_the_round_and_the_retry_sends_the_alert_once(env,
     for i in (0, 1):
         play_round(metrics_conn, services, i)
     monkeypatch.setenv("SMTP_PORT", str(free_port()))  # nothing listens there
-    from include.investor_metrics.mail.send import EmailDeliveryError
+    from include.investor_metrics.mail.send_log import EmailDeliveryError
 
     with pytest.raises(EmailDeliveryError):
         play_round(metrics_conn, services, 2)
