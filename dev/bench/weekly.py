@@ -202,7 +202,7 @@ def extract_queries(period, tasks) -> list[tuple[str, str, str, dict]]:
     DAG's order. The customer-history query's ids come from the subscriptions result (filled in
     when it runs). ``evaluate_alerts`` reads the churn of the 8 weeks before the period: stored
     snapshots, and for the weeks without one the subscriptions extract over their span (as
-    ``include.investor_metrics.weekly.alerts.previous_churned_customers`` does; the bench database stores none of them)."""
+    ``include.investor_metrics.weekly.alerts.churn_history.previous_churned_customers`` does; the bench database stores none of them)."""
     from include.investor_metrics.weekly.extract import period_bounds
 
     bounds = period_bounds(period)
@@ -211,9 +211,9 @@ def extract_queries(period, tasks) -> list[tuple[str, str, str, dict]]:
         import pendulum
 
         from include.investor_metrics.period import Period, calendar_offset, weekly_period
-        from include.investor_metrics.weekly import alerts
+        from include.investor_metrics.weekly.alerts import rules
 
-        weeks = getattr(alerts, "CHURN_SPIKE_WEEKS", 8)
+        weeks = getattr(rules, "CHURN_SPIKE_WEEKS", 8)
         ends = [calendar_offset(period.end, pendulum.timezone(period.tz), days=7 * k) for k in range(weeks, 0, -1)]
         span = Period(start=min(weekly_period(e, period.tz).start for e in ends), end=max(ends), tz=period.tz)
         history = [
@@ -556,11 +556,12 @@ def step_main(task: str, work: Path, profile: bool) -> int:
 
     import airflow.sdk  # noqa: F401 - every task process has it: part of a task's memory
 
+    from include.investor_metrics.weekly import email_tasks
     from include.investor_metrics.weekly import tasks as pipeline
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     shape = {t["task_id"]: t for t in json.loads((work / "shape.json").read_text())}
-    function = getattr(pipeline, task, None)
+    function = getattr(pipeline, task, None) or getattr(email_tasks, task, None)
     if function is None:
         raise BenchError(f"include.investor_metrics.weekly.tasks has no function {task}() for the DAG task {task}")
     inputs = [json.loads((work / f"{t}.result.json").read_text())["value"] for t in shape[task]["args"]]

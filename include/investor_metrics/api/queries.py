@@ -6,7 +6,7 @@ holds what it calls, so tests can use it without a server:
 - parameter parsing (``parse_instant``, ``parse_severities``, ``collect_conf``): a bad value is a
   ``ParameterError`` naming the parameter and the expected format;
 - the answers (``metrics_body``, ``alerts_answer``), read from the metrics store through
-  ``include.investor_metrics.weekly.snapshots`` / ``include.investor_metrics.weekly.alerts`` (indexed: snapshots by their period-end primary key,
+  ``include.investor_metrics.weekly.snapshots`` / ``include.investor_metrics.weekly.alerts.store`` (indexed: snapshots by their period-end primary key,
   alerts by ``triggered_at``), never from the archive files. ``metrics_body`` is the response
   body itself: the snapshots' stored JSON text spliced in, never parsed and serialised again
   (``metrics_answer`` is the same, parsed);
@@ -142,6 +142,7 @@ def _stored_snapshots(conn, *, period_end: datetime | None, history: int | None,
     ``period_end``) or, with ``history``, a list newest first of one series (``series``, default
     the weekly one). ``NotFound`` if none."""
     from include.investor_metrics.weekly import snapshots as store
+    from include.investor_metrics.weekly.series import SERIES
 
     raw = _RawJsonConnection(conn)
     try:
@@ -157,7 +158,7 @@ def _stored_snapshots(conn, *, period_end: datetime | None, history: int | None,
         if period_end is not None:
             # The weekly period of that end, else the on-demand report (or the one series asked for).
             snapshot = None
-            for candidate in (series,) if series else store.SERIES:
+            for candidate in (series,) if series else SERIES:
                 snapshot = store.snapshot_for(raw, period_end, series=candidate)
                 if snapshot is not None:
                     break
@@ -244,16 +245,17 @@ def alerts_answer(conn, *, severities: tuple[str, ...] | None = None, since: dat
     """The body of ``GET /alerts``: stored alerts newest first (triggered_at desc, then severity,
     then rule), optionally of some severities only, triggered at or after ``since``, at most
     ``limit``."""
-    from include.investor_metrics.weekly import alerts
+    from include.investor_metrics.weekly.alerts import store as alert_store
+    from include.investor_metrics.weekly.alerts.evaluate import sort_alerts
 
     try:
         if not severities:
-            found = alerts.all_alerts(conn, since=since, limit=limit)
+            found = alert_store.all_alerts(conn, since=since, limit=limit)
         else:
             # One indexed query per severity, merged in the store's own order.
-            found = alerts.sort_alerts(
+            found = sort_alerts(
                 alert for severity in severities
-                for alert in alerts.all_alerts(conn, severity=severity, since=since, limit=limit)
+                for alert in alert_store.all_alerts(conn, severity=severity, since=since, limit=limit)
             )[:limit]
     except Exception as exc:
         if _undefined_table(exc):

@@ -669,11 +669,11 @@ def owed(metrics_conn, kind: str, *, since, until) -> list[tuple[str, object]]:
 
 def owed_alerts(metrics_conn, *, since, until) -> list[dict]:
     """The critical/high weekly alerts (records) whose e-mail is still owed, periods in (since, until]."""
-    from include.investor_metrics.weekly import alerts
+    from include.investor_metrics.weekly.alerts import store as alert_store
 
     with metrics_conn.cursor() as cur:
         cur.execute(read_sql("send_log_owed_alerts.sql"), {"kind": KIND_ALERT, "since": since, "until": until})
-        rows = [alerts.alert_record(r) for r in _rows(cur)]
+        rows = [alert_store.alert_record(r) for r in _rows(cur)]
     metrics_conn.commit()
     return rows
 
@@ -733,9 +733,9 @@ def marks_notified(alert_id: str):
     """An ``on_complete`` for ``send_once``: mark the alert ``notified`` in the delivery's transaction."""
 
     def mark(conn):
-        from include.investor_metrics.weekly import alerts
+        from include.investor_metrics.weekly.alerts import store as alert_store
 
-        alerts.mark_notified(conn, [alert_id], commit=False)
+        alert_store.mark_notified(conn, [alert_id], commit=False)
 
     return mark
 

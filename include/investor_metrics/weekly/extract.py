@@ -11,7 +11,7 @@ Every window is half-open [a, b) and every offset is a calendar offset in the pe
 (``Period.offset``). All instants are bound as timezone-aware UTC datetimes, and timestamps come
 back as ``datetime64[.., UTC]``.
 
-Frame contracts (the metric functions in ``include/investor_metrics/weekly/metrics.py`` rely on them):
+Frame contracts (the metric functions of ``include/investor_metrics/weekly/metrics/`` rely on them):
 
 ``extract_business_data`` → ``{"subscriptions", "customer_history", "usage", "nps", "leads"}``
   - subscriptions: subscription_id, customer_id (int64), billing_interval (str),

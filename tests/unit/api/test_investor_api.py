@@ -5,7 +5,7 @@ AIRFLOW_HOME, its metadata migrated, the DAGs serialized), driven with FastAPI's
 Users are SimpleAuthManager's (``admin`` admin, ``viewer`` viewer, ``outsider`` a viewer whom the
 auth manager refuses the investor_metrics DAG); tokens come from ``POST /auth/token``. The metrics
 store is a fresh database of the test PostgreSQL, filled through ``include.investor_metrics.weekly.snapshots.publish`` and
-``include.investor_metrics.weekly.alerts.upsert_alerts``. The pure parts of ``include/investor_metrics/api/queries.py`` are tested
+``include.investor_metrics.weekly.alerts.store.upsert_alerts``. The pure parts of ``include/investor_metrics/api/queries.py`` are tested
 without a server at the end.
 """
 
@@ -25,8 +25,9 @@ from dev.stack.devstack import airflow_argv
 from include.investor_metrics.api import queries as investor_queries
 from include.investor_metrics.db import apply_metrics_schema, connect
 from include.investor_metrics.settings import ConfigError, PostgresSettings
-from include.investor_metrics.weekly import alerts
 from include.investor_metrics.weekly import snapshots as store
+from include.investor_metrics.weekly.alerts import evaluate
+from include.investor_metrics.weekly.alerts import store as alert_store
 from tests.conftest import PROJECT_ROOT
 
 # The TestClient of this FastAPI warns that Starlette prefers httpx2: not our concern here.
@@ -121,7 +122,7 @@ def fill_store(settings: PostgresSettings) -> None:
             end = datetime.fromisoformat(snapshot["period"]["end"].replace("Z", "+00:00"))
             store.publish(conn, snapshot, period_start=end - timedelta(days=7), period_end=end,
                           run_id=f"test__{snapshot['period']['end']}", write_latest=lambda latest: None)
-        alerts.upsert_alerts(conn, fixture_alerts(), run_id="test__alerts")
+        alert_store.upsert_alerts(conn, fixture_alerts(), run_id="test__alerts")
     finally:
         conn.close()
 
@@ -232,7 +233,7 @@ def bearer(api, user: str = "admin") -> dict[str, str]:
 def stored_alerts(settings: PostgresSettings, **filters) -> list[dict]:
     conn = connect(settings)
     try:
-        return alerts.all_alerts(conn, **filters)
+        return alert_store.all_alerts(conn, **filters)
     finally:
         conn.close()
 
@@ -469,7 +470,7 @@ def test_alerts_newest_first_as_stored(api):
         "critical_system_failure", "uptime_below_target", "ai_accuracy_below_target",
         "mrr_growth_below_target", "services_degraded", "churn_spike"]
     assert body["alerts"][2]["title"] == XSS_TITLE  # data is returned as data (the page escapes it)
-    assert list(body["alerts"][0])[:12] == list(alerts.ALERT_FIELDS)
+    assert list(body["alerts"][0])[:12] == list(evaluate.ALERT_FIELDS)
 
 
 @pytest.mark.parametrize(("params", "expected"), [
@@ -630,8 +631,8 @@ def test_a_collect_now_report_is_found_by_its_own_period_end(api, store_elsewher
     try:
         apply_metrics_schema(conn)
         store.publish(conn, snapshot, period_start=period.start, period_end=period.end, run_id="manual__collect")
-        alerts.upsert_alerts(conn, fired, run_id="manual__collect", period_end=period.end, series="on_demand")
-        assert [a["rule"] for a in alerts.alerts_for_period(conn, period.end, series="on_demand")] == [
+        alert_store.upsert_alerts(conn, fired, run_id="manual__collect", period_end=period.end, series="on_demand")
+        assert [a["rule"] for a in alert_store.alerts_for_period(conn, period.end, series="on_demand")] == [
             "uptime_below_target"], "send_alert_notifications would find the alert"
     finally:
         conn.close()

@@ -6,15 +6,14 @@ import json
 import os
 import random
 import threading
-import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
 from include.investor_metrics.db import apply_metrics_schema, connect
 from include.investor_metrics.weekly import archive
 from include.investor_metrics.weekly import snapshots as store
+from include.investor_metrics.weekly.series import series_of
 
 
 def _snapshot(end: datetime, period_type: str = "backfill", mrr: float = 100.0) -> dict:
@@ -127,9 +126,9 @@ def test_concurrent_runs_finish_in_any_order_and_the_latest_is_the_newest(metric
 
 # --------------------------------------------------------------------------- weekly vs on-demand
 def test_series_of_period_types():
-    assert [store.series_of(t) for t in ("weekly", "backfill", "on_demand")] == ["weekly", "weekly", "on_demand"]
+    assert [series_of(t) for t in ("weekly", "backfill", "on_demand")] == ["weekly", "weekly", "on_demand"]
     with pytest.raises(ValueError, match="period type"):
-        store.series_of("manual")
+        series_of("manual")
 
 
 def test_an_on_demand_report_never_replaces_the_week_of_the_same_end(metrics_db, tmp_path):
@@ -209,7 +208,7 @@ def test_migration_of_a_snapshots_table_keyed_by_period_end(fresh_database):
         conn.close()
 
 
-# --------------------------------------------------------------------------- permissions, staging
+# --------------------------------------------------------------------------- permissions
 def test_archive_files_and_folders_are_not_world_readable(tmp_path, monkeypatch):
     old = archive.os.umask(0o002)  # a permissive umask must not leak into the archive
     try:
@@ -224,21 +223,3 @@ def test_archive_files_and_folders_are_not_world_readable(tmp_path, monkeypatch)
         assert oct(os.stat(path.removeprefix("file://")).st_mode & 0o777) == oct(archive.FILE_MODE), path
     for folder in (tmp_path / "investors", tmp_path / "investors" / "on_demand"):
         assert oct(os.stat(folder).st_mode & 0o777) == oct(archive.DIR_MODE), folder
-
-
-def test_old_staging_folders_are_cleaned_never_the_running_ones(tmp_path, monkeypatch):
-    from include.investor_metrics.weekly import tasks as pipeline
-
-    monkeypatch.setenv("INVESTOR_STAGING_DIR", str(tmp_path))
-    context = {"dag_run": type("R", (), {"run_id": "scheduled__now", "dag_id": "investor_metrics"})()}
-    own = Path(pipeline.run_staging_dir(context))
-    old_run, recent_run = own.parent / "scheduled__old", own.parent / "manual__recent"
-    for folder in (own, old_run, recent_run):
-        (folder / "business").mkdir(parents=True)
-    now = time.time()
-    ancient = now - 8 * 86400
-    for folder in (own, old_run):
-        os.utime(folder, (ancient, ancient))
-    os.utime(recent_run, (now - 86400, now - 86400))
-    assert pipeline.clean_old_staging(context, now=now) == [str(old_run)]
-    assert own.is_dir() and recent_run.is_dir() and not old_run.exists()
