@@ -98,7 +98,8 @@ def _make_private_dirs(folder: str) -> None:
             pass
 
 
-def write_period_file(location: str, snapshot: dict, period_end: datetime, *, series: str | None = None) -> str:
+def write_period_file(location: str, snapshot: dict, period_end: datetime, *,
+                      series: str | None = None) -> str:
     """Write a period's file (``series`` default: from the snapshot's period type)."""
     if series is None:
         series = series_of(snapshot["period"]["type"])

@@ -134,7 +134,8 @@ def send_weekly_summary(context) -> bool:
                                                       **options)
                 sent = sent or (sent_now and end == period.end)
                 if sent_now and end != period.end:
-                    log.warning("sent the summary owed for the week ending %s (an earlier run could not)", end)
+                    log.warning("sent the summary owed for the week ending %s (an earlier run could not)",
+                                end)
             except notify.EmailDeliveryError as exc:
                 failures.append(exc)
     finally:

@@ -26,7 +26,8 @@ def ensure_schema(conn) -> None:
     apply_metrics_schema(conn)
 
 
-def upsert_snapshot(cur, snapshot: dict, *, period_start: datetime, period_end: datetime, run_id: str | None) -> None:
+def upsert_snapshot(cur, snapshot: dict, *, period_start: datetime, period_end: datetime,
+                    run_id: str | None) -> None:
     """UPSERT the row of ``snapshot``'s (series, period end); the caller commits."""
     period_type = snapshot["period"]["type"]
     cur.execute(
@@ -107,7 +108,8 @@ def publish(conn, snapshot: dict, *, period_start: datetime, period_end: datetim
             write_latest=None, write_period=None, alerts: Iterable[Mapping] | None = None) -> dict:
     """``store_period`` then ``publish_committed``: store (and commit) ``snapshot`` (with its
     ``alerts`` when given), then publish the files from the committed state. Returns the latest."""
-    store_period(conn, snapshot, period_start=period_start, period_end=period_end, run_id=run_id, alerts=alerts)
+    store_period(conn, snapshot, period_start=period_start, period_end=period_end, run_id=run_id,
+                 alerts=alerts)
     return publish_committed(conn, period_end=period_end, series=series_of(snapshot["period"]["type"]),
                              write_period=write_period, write_latest=write_latest)
 

@@ -80,7 +80,8 @@ def test_rerun_replaces_the_period_row(metrics_db, tmp_path):
     _publish(metrics_db, str(tmp_path), _snapshot(end, mrr=2.0))
     conn = connect(metrics_db)
     with conn.cursor() as cur:
-        cur.execute("SELECT count(*), max((snapshot->'financial'->>'mrr')::numeric) FROM investor_metrics.snapshots")
+        cur.execute("SELECT count(*), max((snapshot->'financial'->>'mrr')::numeric) "
+                    "FROM investor_metrics.snapshots")
         assert cur.fetchone() == (1, 2)
     conn.close()
     assert json.loads((tmp_path / "metrics_2026-11-22_09-00-00.json").read_text())["financial"]["mrr"] == 2.0
@@ -170,7 +171,8 @@ def test_migration_of_a_snapshots_table_keyed_by_period_end(fresh_database):
                     run_id text, updated_at timestamptz NOT NULL DEFAULT now());
                 CREATE TABLE investor_metrics.alerts (
                     id text PRIMARY KEY, dedup_key text NOT NULL UNIQUE, rule text NOT NULL,
-                    severity text NOT NULL, category text NOT NULL, title text NOT NULL, message text NOT NULL,
+                    severity text NOT NULL, category text NOT NULL, title text NOT NULL,
+                    message text NOT NULL,
                     metric text, value double precision, threshold double precision,
                     period_start timestamptz NOT NULL, period_end timestamptz NOT NULL,
                     triggered_at timestamptz NOT NULL, run_id text, notified boolean NOT NULL DEFAULT false,
@@ -188,20 +190,23 @@ def test_migration_of_a_snapshots_table_keyed_by_period_end(fresh_database):
         apply_metrics_schema(conn)  # idempotent
         with conn.cursor() as cur:
             cur.execute("SELECT series, period_type FROM investor_metrics.snapshots ORDER BY period_end")
-            assert cur.fetchall() == [("weekly", "backfill"), ("weekly", "weekly"), ("on_demand", "on_demand")]
+            assert cur.fetchall() == [("weekly", "backfill"), ("weekly", "weekly"),
+                                      ("on_demand", "on_demand")]
             cur.execute("SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
-                        " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'investor_metrics.snapshots'::regclass"
+                        " AND a.attnum = ANY(i.indkey)"
+                        " WHERE i.indrelid = 'investor_metrics.snapshots'::regclass"
                         " AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)")
             assert [r[0] for r in cur.fetchall()] == ["series", "period_end"]
             cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema ="
-                        " 'investor_metrics' AND table_name = 'alerts' AND column_name IN ('series', 'superseded_at')"
+                        " 'investor_metrics' AND table_name = 'alerts'"
+                        " AND column_name IN ('series', 'superseded_at')"
                         " ORDER BY column_name")
             assert [r[0] for r in cur.fetchall()] == ["series", "superseded_at"]
         conn.commit()
         # the migrated table takes an on-demand report of a week's end next to the week
         week_end = datetime(2026, 11, 15, 9, tzinfo=timezone.utc)
-        store.publish(conn, _snapshot(week_end, "on_demand", mrr=9.0), period_start=week_end - timedelta(days=7),
-                      period_end=week_end, run_id="m")
+        store.publish(conn, _snapshot(week_end, "on_demand", mrr=9.0),
+                      period_start=week_end - timedelta(days=7), period_end=week_end, run_id="m")
         assert store.snapshot_for(conn, week_end)["period"]["type"] == "weekly"
         assert store.snapshot_for(conn, week_end, series="on_demand")["financial"]["mrr"] == 9.0
     finally:

@@ -129,7 +129,8 @@ def mrr_movements(
     # aligned with 0 for a missing customer, without NaN (a float would round big integers)
     customers = as_of_start.index.union(as_of_end.index)
     s, e = as_of_start.reindex(customers, fill_value=0), as_of_end.reindex(customers, fill_value=0)
-    returning = customer_ids(customer_history.loc[customer_history["ended_before_start"].astype(bool), "customer_id"])
+    ended_before = customer_history["ended_before_start"].astype(bool)
+    returning = customer_ids(customer_history.loc[ended_before, "customer_id"])
     starting = (s == 0) & (e > 0)
     is_returning = customers.isin(list(returning))
     return MrrMovements(

@@ -108,10 +108,11 @@ def test_the_churn_baseline_reads_weekly_snapshots_only(source_db, metrics_db):
         ends = [END - timedelta(days=7 * k) for k in range(8, 0, -1)]
         expected = [pipeline_churned(source, end) for end in ends]
         on_demand = weekly_period(ends[5], "UTC", "on_demand")
-        snap = {"timestamp": iso_utc(ends[5]), "generated_at": iso_utc(ends[5]), "period": on_demand.as_dict(),
-                "business_health": {"churned_customers": 66}}
+        snap = {"timestamp": iso_utc(ends[5]), "generated_at": iso_utc(ends[5]),
+                "period": on_demand.as_dict(), "business_health": {"churned_customers": 66}}
         with metrics_conn.cursor() as cur:
-            store.upsert_snapshot(cur, snap, period_start=on_demand.start, period_end=on_demand.end, run_id="m")
+            store.upsert_snapshot(cur, snap, period_start=on_demand.start, period_end=on_demand.end,
+                                  run_id="m")
         metrics_conn.commit()
         assert churn_history.previous_churned_customers(metrics_conn, source, period) == expected
         store_churned(metrics_conn, ends[5], 44)  # the weekly row of that week is read

@@ -44,7 +44,8 @@ def test_each_threshold_rule_fires_strictly_past_its_threshold(rule, path, quiet
 
 
 def test_services_degraded_fires_when_a_service_is_not_healthy():
-    assert "services_degraded" not in fired(with_values(healthy_snapshot(), system_health__services_healthy=3))
+    all_healthy = with_values(healthy_snapshot(), system_health__services_healthy=3)
+    assert "services_degraded" not in fired(all_healthy)
     snap = with_values(healthy_snapshot(), system_health__services_healthy=2)
     snap["system_health"]["services"]["web"]["healthy"] = False
     alert = fired(snap)["services_degraded"]
@@ -53,8 +54,10 @@ def test_services_degraded_fires_when_a_service_is_not_healthy():
 
 
 def test_critical_status_raises_critical_system_failure():
-    assert "critical_system_failure" not in fired(with_values(healthy_snapshot(), system_health__status="degraded"))
-    snap = with_values(healthy_snapshot(), system_health__status="critical", system_health__uptime_percentage=96.0)
+    degraded = with_values(healthy_snapshot(), system_health__status="degraded")
+    assert "critical_system_failure" not in fired(degraded)
+    snap = with_values(healthy_snapshot(), system_health__status="critical",
+                       system_health__uptime_percentage=96.0)
     snap["system_health"]["services"]["api"]["uptime_percentage"] = 88.1
     found = fired(snap)
     alert = found["critical_system_failure"]
@@ -69,7 +72,8 @@ def test_churn_spike_fires_only_above_twice_the_mean_of_the_previous_weeks():
     history = [2, 3, 1, 2, 4, 2, 1, 1]  # mean 2, bound max(2, 4) = 4
     assert "churn_spike" not in fired(with_values(healthy_snapshot(), business_health__churned_customers=4),
                                       previous=history)
-    alert = fired(with_values(healthy_snapshot(), business_health__churned_customers=5), previous=history)["churn_spike"]
+    five = with_values(healthy_snapshot(), business_health__churned_customers=5)
+    alert = fired(five, previous=history)["churn_spike"]
     assert (alert["value"], alert["threshold"]) == (5, 4)
     assert "5 paying customers" in alert["message"]
 
@@ -77,11 +81,11 @@ def test_churn_spike_fires_only_above_twice_the_mean_of_the_previous_weeks():
 def test_churn_spike_floor_and_short_history():
     # A quiet history: the bound is the floor of 2.
     assert "churn_spike" not in fired(with_values(healthy_snapshot(), business_health__churned_customers=2))
-    assert fired(with_values(healthy_snapshot(), business_health__churned_customers=3))["churn_spike"]["threshold"] == 2
+    three = with_values(healthy_snapshot(), business_health__churned_customers=3)
+    assert fired(three)["churn_spike"]["threshold"] == 2
     # History start: no previous week, the bound is the floor; fewer than 8, their mean.
     assert rules.churn_spike_bound([]) == 2
     assert rules.churn_spike_bound([3, 4]) == 7
-    three = with_values(healthy_snapshot(), business_health__churned_customers=3)
     assert "churn_spike" in fired(three, previous=[])
     assert "churn_spike" not in fired(with_values(healthy_snapshot(), business_health__churned_customers=7),
                                       previous=[3, 4])
@@ -97,7 +101,8 @@ def test_severities_and_categories_are_those_of_the_spec():
         healthy_snapshot(),
         system_health__uptime_percentage=80.0, system_health__status="critical",
         system_health__services_healthy=0, system_health__avg_response_time_ms=1500.0,
-        financial__mrr_growth_rate=-3.0, business_health__churned_customers=30, ai_platform__accuracy_rate=50.0,
+        financial__mrr_growth_rate=-3.0, business_health__churned_customers=30,
+        ai_platform__accuracy_rate=50.0,
     )
     found = evaluate.evaluate(snap, thresholds={}, previous_churned=QUIET_HISTORY)
     assert {a["rule"]: (a["severity"], a["category"]) for a in found} == SPEC_TABLE
@@ -139,14 +144,17 @@ def test_an_alert_has_the_spec_fields_and_a_stable_identity():
 
 def test_the_period_end_is_normalised_to_utc():
     snap = healthy_snapshot()
-    snap["period"] = {"start": "2026-11-15T10:00:00+01:00", "end": "2026-11-22T10:00:00+01:00", "type": "weekly"}
+    snap["period"] = {"start": "2026-11-15T10:00:00+01:00", "end": "2026-11-22T10:00:00+01:00",
+                      "type": "weekly"}
     snap["system_health"]["uptime_percentage"] = 90.0
     (alert,) = evaluate.evaluate(snap, thresholds={}, previous_churned=[])
-    assert alert["period_end"] == END_ISO and alert["id"] == evaluate.alert_id(f"uptime_below_target|{END_ISO}")
+    assert alert["period_end"] == END_ISO
+    assert alert["id"] == evaluate.alert_id(f"uptime_below_target|{END_ISO}")
 
 
 def test_thresholds_passed_in_override_the_defaults():
-    snap = with_values(healthy_snapshot(), system_health__uptime_percentage=99.2, financial__mrr_growth_rate=4.0)
+    snap = with_values(healthy_snapshot(), system_health__uptime_percentage=99.2,
+                       financial__mrr_growth_rate=4.0)
     assert set(fired(snap)) == {"uptime_below_target", "mrr_growth_below_target"}
     assert set(fired(snap, thresholds={"uptime_below_target": 99.0, "mrr_growth_below_target": 3})) == set()
     spike = with_values(healthy_snapshot(), business_health__churned_customers=4)
@@ -157,7 +165,7 @@ def test_thresholds_passed_in_override_the_defaults():
 
 def test_snapshot_alerts_keep_only_the_deterministic_fields():
     (alert,) = evaluate.evaluate(with_values(healthy_snapshot(), ai_platform__accuracy_rate=10.0),
-                               thresholds={}, previous_churned=[])
+                                 thresholds={}, previous_churned=[])
     stored = {**alert, "run_id": "scheduled__x", "notified": True, "service": None}
     assert evaluate.snapshot_alerts([stored]) == [alert]
 

@@ -38,14 +38,14 @@ def test_upsert_twice_keeps_one_row_and_the_notified_flag(metrics_db):
     conn = connect(metrics_db)
     try:
         first = alert_store.upsert_alerts(conn, period_alerts(END, system_health__uptime_percentage=98.0),
-                                     run_id="manual__1", period_end=END)
+                                          run_id="manual__1", period_end=END)
         assert [a["rule"] for a in first] == ["uptime_below_target"]
         assert first[0]["run_id"] == "manual__1" and first[0]["notified"] is False
         assert alert_store.mark_notified(conn, [first[0]["id"]]) == [first[0]["id"]]
         assert alert_store.mark_notified(conn, [first[0]["id"]]) == []  # already
 
         again = alert_store.upsert_alerts(conn, period_alerts(END, system_health__uptime_percentage=97.0),
-                                     run_id="manual__2", period_end=END)
+                                          run_id="manual__2", period_end=END)
         assert count_rows(conn) == 1
         (stored,) = alert_store.alerts_for_period(conn, END)
         assert stored == again[0]
@@ -67,8 +67,8 @@ def test_a_rerun_removes_an_alert_that_no_longer_fires(metrics_db):
         alert_store.upsert_alerts(conn, period_alerts(other, **BAD_WEEK), run_id="r1", period_end=other)
         incident = {"dedup_key": f"critical_system_failure|api|{END_ISO}", "rule": "critical_system_failure",
                     "severity": "critical", "category": "system", "title": "api down", "message": "api down",
-                    "metric": None, "value": 3, "threshold": 3, "period_start": END_ISO, "period_end": END_ISO,
-                    "triggered_at": END_ISO, "service": "api"}
+                    "metric": None, "value": 3, "threshold": 3, "period_start": END_ISO,
+                    "period_end": END_ISO, "triggered_at": END_ISO, "service": "api"}
         alert_store.upsert_alerts(conn, [incident], run_id="probe")
         assert count_rows(conn) == 7
 
@@ -94,11 +94,12 @@ def test_a_rerun_keeps_an_emailed_alert_as_superseded(metrics_db):
     longer raises is kept with superseded_at; it is not a current alert; raised again, it is."""
     conn = connect(metrics_db)
     try:
-        first = {a["rule"]: a for a in alert_store.upsert_alerts(conn, period_alerts(END, **BAD_WEEK), run_id="r1",
-                                                             period_end=END)}
+        first = {a["rule"]: a for a in alert_store.upsert_alerts(conn, period_alerts(END, **BAD_WEEK),
+                                                                 run_id="r1", period_end=END)}
         alert_store.mark_notified(conn, [first["uptime_below_target"]["id"]])
         with conn.cursor() as cur:
-            cur.execute("INSERT INTO investor_metrics.send_log (kind, send_key, recipient, status) VALUES ('alert', %s, 'ann@investors.example', 'sent')",
+            cur.execute("INSERT INTO investor_metrics.send_log (kind, send_key, recipient, status) "
+                        "VALUES ('alert', %s, 'ann@investors.example', 'sent')",
                         (first["ai_accuracy_below_target"]["id"],))
         conn.commit()
         assert alert_store.upsert_alerts(conn, [], run_id="r2", period_end=END) == []
@@ -108,10 +109,12 @@ def test_a_rerun_keeps_an_emailed_alert_as_superseded(metrics_db):
         assert all(a["superseded_at"] for a in kept.values())
         superseded_at = kept["uptime_below_target"]["superseded_at"]
         alert_store.upsert_alerts(conn, [], run_id="r3", period_end=END)  # a second rerun keeps the instant
-        assert {a["rule"]: a["superseded_at"] for a in alert_store.all_alerts(conn)}["uptime_below_target"] == superseded_at
-        again = alert_store.upsert_alerts(conn, period_alerts(END, system_health__uptime_percentage=98.0), run_id="r4",
-                                     period_end=END)
-        assert [a["id"] for a in alert_store.alerts_for_period(conn, END)] == [first["uptime_below_target"]["id"]]
+        instants = {a["rule"]: a["superseded_at"] for a in alert_store.all_alerts(conn)}
+        assert instants["uptime_below_target"] == superseded_at
+        again = alert_store.upsert_alerts(conn, period_alerts(END, system_health__uptime_percentage=98.0),
+                                          run_id="r4", period_end=END)
+        current = [a["id"] for a in alert_store.alerts_for_period(conn, END)]
+        assert current == [first["uptime_below_target"]["id"]]
         assert again[0]["notified"] is True and "superseded_at" not in again[0]
     finally:
         conn.close()
@@ -133,7 +136,8 @@ def test_an_on_demand_report_has_alerts_of_its_own(metrics_db):
     conn = connect(metrics_db)
     try:
         alert_store.upsert_alerts(conn, weekly, run_id="scheduled__1", period_end=END)
-        stored = alert_store.upsert_alerts(conn, on_demand, run_id="manual__1", period_end=END, series="on_demand")
+        stored = alert_store.upsert_alerts(conn, on_demand, run_id="manual__1", period_end=END,
+                                           series="on_demand")
         assert {a["series"] for a in stored} == {"on_demand"}
         assert count_rows(conn) == 2 * len(weekly)
         assert [a["id"] for a in alert_store.alerts_for_period(conn, END)] == [a["id"] for a in weekly]
@@ -153,7 +157,7 @@ def test_upsert_refuses_alerts_of_another_period(metrics_db):
     try:
         with pytest.raises(ValueError, match="not of the period"):
             alert_store.upsert_alerts(conn, period_alerts(END, **BAD_WEEK), run_id="r",
-                                 period_end=END - timedelta(days=7))
+                                      period_end=END - timedelta(days=7))
         assert count_rows(conn) == 0
     finally:
         conn.close()
@@ -165,11 +169,11 @@ def test_all_alerts_newest_first_then_severity_then_rule(metrics_db):
         ends = [END - timedelta(days=7 * k) for k in (2, 0, 1)]
         for end in ends:
             alert_store.upsert_alerts(conn, period_alerts(end, **BAD_WEEK, system_health__status="critical"),
-                                 run_id="r", period_end=end)
+                                      run_id="r", period_end=end)
         listed = alert_store.all_alerts(conn)
         keys = [(a["triggered_at"], a["severity"], a["rule"]) for a in listed]
-        assert keys == sorted(keys, key=lambda k: (-datetime.fromisoformat(k[0].replace("Z", "+00:00")).timestamp(),
-                                                   SEVERITY_RANK[k[1]], k[2]))
+        assert keys == sorted(keys, key=lambda k: (
+            -datetime.fromisoformat(k[0].replace("Z", "+00:00")).timestamp(), SEVERITY_RANK[k[1]], k[2]))
         assert listed[0]["triggered_at"] == END_ISO and listed[0]["rule"] == "critical_system_failure"
         assert [a["rule"] for a in listed[:4]] == ["critical_system_failure", "uptime_below_target",
                                                    "ai_accuracy_below_target", "mrr_growth_below_target"]
@@ -188,13 +192,16 @@ def test_the_store_works_through_a_psycopg3_connection(metrics_db):
     psycopg = pytest.importorskip("psycopg")
     from psycopg.rows import dict_row
 
-    kwargs = {"host": metrics_db.host, "port": metrics_db.port, "dbname": metrics_db.dbname, "user": metrics_db.user}
+    kwargs = {"host": metrics_db.host, "port": metrics_db.port, "dbname": metrics_db.dbname,
+              "user": metrics_db.user}
     for row_factory in (None, dict_row):  # PostgresHook may hand out either row type
         conn = psycopg.connect(**kwargs, **({"row_factory": row_factory} if row_factory else {}))
         try:
-            stored = alert_store.upsert_alerts(conn, period_alerts(END, **BAD_WEEK), run_id="hook", period_end=END)
+            stored = alert_store.upsert_alerts(conn, period_alerts(END, **BAD_WEEK), run_id="hook",
+                                               period_end=END)
             assert len(stored) == 3
-            assert alert_store.upsert_alerts(conn, [], run_id="hook", period_end=END - timedelta(days=7)) == []
+            week_before = END - timedelta(days=7)
+            assert alert_store.upsert_alerts(conn, [], run_id="hook", period_end=week_before) == []
             assert len(alert_store.mark_notified(conn, [a["id"] for a in stored])) in (0, 3)
             assert [a["id"] for a in alert_store.alerts_for_period(conn, END)] == [a["id"] for a in stored]
             assert all(a["notified"] for a in alert_store.all_alerts(conn))
@@ -215,7 +222,8 @@ def test_parallel_runs_of_eight_weeks_lose_no_alert(metrics_db, tmp_path):
             mine = list(ends)
             random.Random(worker).shuffle(mine)  # every worker reruns every week, in its own order
             for end in mine:
-                alert_store.upsert_alerts(conn, period_alerts(end, **BAD_WEEK), run_id=f"w{worker}", period_end=end)
+                alert_store.upsert_alerts(conn, period_alerts(end, **BAD_WEEK), run_id=f"w{worker}",
+                                          period_end=end)
                 alert_store.publish_alert_history(conn, str(tmp_path))
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
@@ -247,11 +255,12 @@ def test_publish_alert_history_writes_every_alert_newest_first(metrics_db, tmp_p
     conn = connect(metrics_db)
     try:
         older = END - timedelta(days=7)
-        alert_store.upsert_alerts(conn, period_alerts(older, **BAD_WEEK), run_id="backfill__1", period_end=older)
+        alert_store.upsert_alerts(conn, period_alerts(older, **BAD_WEEK), run_id="backfill__1",
+                                  period_end=older)
         path = alert_store.publish_alert_history(conn, location)
         assert path.endswith("alert_history.json")
-        alert_store.upsert_alerts(conn, period_alerts(END, system_health__status="critical"), run_id="scheduled__2",
-                             period_end=END)
+        alert_store.upsert_alerts(conn, period_alerts(END, system_health__status="critical"),
+                                  run_id="scheduled__2", period_end=END)
         alert_store.publish_alert_history(conn, location)
         doc = archive.read_json(location, archive.ALERT_HISTORY_NAME)
         assert doc["generated_from"] == "investor_metrics.alerts"

@@ -20,7 +20,8 @@ def no_variable(_key):
 def test_load_thresholds_defaults():
     assert thresholds.load_thresholds(env={}, get_variable=no_variable) == {
         "uptime_below_target": 99.5, "churn_spike": 2.0, "mrr_growth_below_target": 5.0,
-        "api_response_time_above_target": 1000.0, "ai_accuracy_below_target": 90.0, "churn_spike_minimum": 2.0,
+        "api_response_time_above_target": 1000.0, "ai_accuracy_below_target": 90.0,
+        "churn_spike_minimum": 2.0,
     }
 
 
@@ -43,7 +44,8 @@ def test_load_thresholds_from_the_environment_then_the_variable():
     assert loaded["mrr_growth_below_target"] == 3.0
     assert loaded["churn_spike_minimum"] == 3.0  # the environment still applies to the rest
     # A Variable read with deserialize_json (a dict already) works too.
-    assert thresholds.load_thresholds(env={}, get_variable=lambda _k: {"churn_spike": 3})["churn_spike"] == 3.0
+    as_dict = thresholds.load_thresholds(env={}, get_variable=lambda _k: {"churn_spike": 3})
+    assert as_dict["churn_spike"] == 3.0
 
 
 @pytest.mark.parametrize(
@@ -85,7 +87,8 @@ def test_importing_the_module_reads_no_variable(monkeypatch):
         raise AssertionError("Variable.get called at import time")
 
     monkeypatch.setattr(Variable, "get", refuse)
-    # A separate copy of the module (include.investor_metrics.weekly.alerts.thresholds itself stays as other tests imported it).
+    # A separate copy of the module (include.investor_metrics.weekly.alerts.thresholds itself stays
+    # as other tests imported it).
     spec = importlib.util.spec_from_file_location("alerts_import_check", thresholds.__file__)
     fresh = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, fresh)  # dataclasses look their module up

@@ -224,7 +224,8 @@ def test_amounts_beyond_int64_sums_give_exact_rates():
 def test_int64_stays_the_path_at_ordinary_scale():
     import numpy as np
 
-    ordinary = subscriptions(*[(c, "month", 10**9, LONG_AGO, None) for c in range(1, 101)])  # $10M a month each
+    # $10M a month each
+    ordinary = subscriptions(*[(c, "month", 10**9, LONG_AGO, None) for c in range(1, 101)])
     assert revenue.subscription_mrr_twelfths(ordinary).dtype == "int64"
     assert mrr_as_of(ordinary, END) == 100 * 12 * 10**9
     # the bound: 24 x largest |amount| x rows <= 2^63 - 1
