@@ -26,6 +26,7 @@ def staging_root() -> str:
 
 
 def run_staging_dir(context) -> str:
+    """The running DAG run's own folder: ``<staging root>/<dag id>/<run id, made path-safe>``."""
     safe_run_id = re.sub(r"[^A-Za-z0-9_.-]+", "_", context["dag_run"].run_id)
     return os.path.join(staging_root(), context["dag_run"].dag_id, safe_run_id)
 
@@ -62,7 +63,6 @@ def read_staged_json(path: str) -> dict | None:
             return json.load(fh)
     except FileNotFoundError:
         return None
-
 
 
 def clean_old_staging(context, *, retention_days: float = STAGING_RETENTION_DAYS,
