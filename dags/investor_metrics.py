@@ -13,11 +13,12 @@ DAG reports on the week that ends at that moment, **[end − 7 calendar days, en
    stops the run here and names table, column, rule and bad-row count (Data Docs in
    `docs/investors/data_quality/`);
 3. `compute_metrics` computes every metric with pandas — each definition is one small function in
-   `include/investor_metrics/weekly/metrics.py` (its docstring lists them all: MRR/ARR, growth,
+   `include/investor_metrics/weekly/metrics/` (their docstrings list them all: MRR/ARR, growth,
    MRR movements, churn, NPS, utilisation, at-risk, uptime, AI usage);
-4. `evaluate_alerts` applies the alert rules (`include/investor_metrics/weekly/alerts.py`: uptime,
-   critical failure, MRR growth, churn spike against the 8 previous weeks, API response time, AI
-   accuracy, degraded services; thresholds overridable) and stages the snapshot with its alerts;
+4. `evaluate_alerts` applies the alert rules (`include/investor_metrics/weekly/alerts/rules.py`:
+   uptime, critical failure, MRR growth, churn spike against the 8 previous weeks, API response
+   time, AI accuracy, degraded services; thresholds overridable) and stages the snapshot with its
+   alerts;
 5. `archive_snapshot` stores the snapshot and its alerts in `investor_metrics.snapshots` /
    `investor_metrics.alerts` (one transaction under the period's lock), then, from the committed
    store, writes `metrics_YYYY-MM-DD_HH-MM-SS.json` (on-demand reports: `on_demand/...`),
@@ -52,6 +53,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from include.investor_metrics import settings as config
 from include.investor_metrics.period import INSTANT_PATTERN
 from include.investor_metrics.retry_rules import BAD_INPUT_FAILS_AT_ONCE
+from include.investor_metrics.weekly import email_tasks
 from include.investor_metrics.weekly import tasks as pipeline
 
 OWNER = os.getenv("INVESTOR_METRICS_OWNER", "data-engineering")
@@ -109,7 +111,7 @@ def investor_metrics():
     def extract_health_checks() -> str:
         return pipeline.extract_health_checks(get_current_context())
 
-    @task(on_failure_callback=pipeline.notify_data_team_of_failure)
+    @task(on_failure_callback=email_tasks.notify_data_team_of_failure)
     def validate_data() -> dict:
         return pipeline.validate_data(get_current_context())
 
@@ -127,11 +129,11 @@ def investor_metrics():
 
     @task
     def send_alert_notifications() -> list[str]:
-        return pipeline.send_alert_notifications(get_current_context())
+        return email_tasks.send_alert_notifications(get_current_context())
 
     @task
     def send_weekly_summary() -> bool:
-        return pipeline.send_weekly_summary(get_current_context())
+        return email_tasks.send_weekly_summary(get_current_context())
 
     business, ai, health = extract_business_data(), extract_ai_metrics(), extract_health_checks()
     data_quality = validate_data()

@@ -20,7 +20,7 @@ from airflow.sdk.definitions.retry_policy import RetryDecision, RetryPolicy
 BAD_INPUT_EXCEPTIONS = frozenset({
     "include.investor_metrics.settings.ConfigError",
     "include.investor_metrics.validation.runner.DataValidationError",
-    "include.investor_metrics.weekly.metrics.MoneyRangeError",
+    "include.investor_metrics.weekly.metrics.rounding.MoneyRangeError",
 })
 
 

@@ -85,7 +85,7 @@ def test_bad_input_fails_at_once_and_outages_retry(dagbag):
     from include.investor_metrics.mail.send_log import EmailDeliveryError
     from include.investor_metrics.settings import ConfigError
     from include.investor_metrics.validation.runner import DataValidationError
-    from include.investor_metrics.weekly.metrics import MoneyRangeError
+    from include.investor_metrics.weekly.metrics.rounding import MoneyRangeError
 
     for dag_id, dag in dagbag.dags.items():
         for task in dag.tasks:

@@ -309,18 +309,20 @@ def _snapshot(end, *, period_type="weekly", uptime=99.94):
 
 def publish(conn, end, *, period_type="weekly", uptime=99.94, critical=False) -> list[dict]:
     """Store a period's snapshot and its alerts as archive_snapshot does; returns the alerts."""
-    from include.investor_metrics.weekly import alerts
     from include.investor_metrics.weekly import snapshots as store
+    from include.investor_metrics.weekly.alerts import evaluate
+    from include.investor_metrics.weekly.alerts import store as alert_store
+    from include.investor_metrics.weekly.series import series_of
 
     snap = _snapshot(end, period_type=period_type, uptime=uptime)
     if critical:
         snap["system_health"]["status"] = "critical"
-    fired = alerts.evaluate(snap, thresholds={}, previous_churned=[])
-    snap["alerts"] = alerts.snapshot_alerts(fired)
+    fired = evaluate.evaluate(snap, thresholds={}, previous_churned=[])
+    snap["alerts"] = evaluate.snapshot_alerts(fired)
     store.ensure_schema(conn)
     store.publish(conn, snap, period_start=end - timedelta(days=7), period_end=end, run_id=f"run-{end:%m%d}",
                   alerts=fired)
-    return [a for a in alerts.alerts_for_period(conn, end, series=store.series_of(period_type))
+    return [a for a in alert_store.alerts_for_period(conn, end, series=series_of(period_type))
             if a["severity"] in ("critical", "high")]
 
 
@@ -347,7 +349,7 @@ def summary_header(end, prefix="") -> str:
 
 
 def test_an_outage_longer_than_the_retries_is_made_good_by_the_next_run_once(server, metrics_conn):
-    from include.investor_metrics.weekly import tasks as pipeline
+    from include.investor_metrics.weekly import email_tasks
 
     week1, week2 = PERIOD_END, PERIOD_END + timedelta(days=7)
     [urgent] = publish(metrics_conn, week1, uptime=98.1)
@@ -355,9 +357,9 @@ def test_an_outage_longer_than_the_retries_is_made_good_by_the_next_run_once(ser
     for try_number in (1, 2, 3, 4):
         ctx = context(week1, try_number=try_number)
         with pytest.raises(send_log.EmailDeliveryError):
-            pipeline.send_weekly_summary(ctx)
+            email_tasks.send_weekly_summary(ctx)
         with pytest.raises(send_log.EmailDeliveryError):
-            pipeline.send_alert_notifications(ctx)
+            email_tasks.send_alert_notifications(ctx)
     assert notified(metrics_conn)[urgent["id"]] is False
     owed = send_log.owed(metrics_conn, KIND_WEEKLY_SUMMARY, since=week1 - timedelta(days=1), until=week2)
     assert [key for key, _ in owed] == ["2026-11-22T09:00:00Z"]
@@ -365,8 +367,8 @@ def test_an_outage_longer_than_the_retries_is_made_good_by_the_next_run_once(ser
     server.start()  # recovery; next Sunday's run
     publish(metrics_conn, week2)
     for _ in range(2):  # and once more, as a cleared run would: nothing twice
-        pipeline.send_alert_notifications(context(week2))
-        pipeline.send_weekly_summary(context(week2))
+        email_tasks.send_alert_notifications(context(week2))
+        email_tasks.send_weekly_summary(context(week2))
     expected = Counter()
     for r in RECIPIENTS:
         expected[(summary_header(week1), r)] = 1
@@ -392,15 +394,15 @@ def test_the_email_tasks_run_in_parallel_after_the_archive():
 
 
 def test_an_alert_that_fails_for_good_does_not_stop_the_summary_nor_the_other_alert(server, metrics_conn):
-    from include.investor_metrics.weekly import tasks as pipeline
+    from include.investor_metrics.weekly import email_tasks
 
     urgent = publish(metrics_conn, PERIOD_END, uptime=98.1, critical=True)
     assert len(urgent) == 2
     doomed, other = urgent
     server.handler.reject_key = f"alert:{doomed['id']}"  # 554 at the end of DATA, every time
     with pytest.raises(send_log.EmailDeliveryError, match=doomed["id"]):
-        pipeline.send_alert_notifications(context(PERIOD_END))
-    assert pipeline.send_weekly_summary(context(PERIOD_END)) is True
+        email_tasks.send_alert_notifications(context(PERIOD_END))
+    assert email_tasks.send_weekly_summary(context(PERIOD_END)) is True
     copies = server.copies()
     assert all(copies[(summary_header(PERIOD_END), r)] == 1 for r in RECIPIENTS)
     assert all(copies[(f"alert:{other['id']}", r)] == 1 for r in RECIPIENTS)
@@ -410,8 +412,8 @@ def test_an_alert_that_fails_for_good_does_not_stop_the_summary_nor_the_other_al
 
 
 def test_notified_equals_the_send_log_after_a_mid_loop_failure_and_the_retry(server, metrics_conn):
-    from include.investor_metrics.weekly import alerts
-    from include.investor_metrics.weekly import tasks as pipeline
+    from include.investor_metrics.weekly import email_tasks
+    from include.investor_metrics.weekly.alerts import store as alert_store
 
     first, second = publish(metrics_conn, PERIOD_END, uptime=98.1, critical=True)
     server.handler.reject_key = f"alert:{second['id']}"  # the second alert of the loop fails
@@ -420,27 +422,27 @@ def test_notified_equals_the_send_log_after_a_mid_loop_failure_and_the_retry(ser
         flags = notified(metrics_conn)
         for alert in (first, second):
             assert flags[alert["id"]] == (send_log.send_status(metrics_conn, KIND_ALERT, alert["id"])["status"] == "sent")
-        published = {a["id"]: a["notified"] for a in alerts.all_alerts(metrics_conn)}
+        published = {a["id"]: a["notified"] for a in alert_store.all_alerts(metrics_conn)}
         assert published == flags
         return flags
 
     with pytest.raises(send_log.EmailDeliveryError):
-        pipeline.send_alert_notifications(context(PERIOD_END))
+        email_tasks.send_alert_notifications(context(PERIOD_END))
     assert consistent() == {first["id"]: True, second["id"]: False}
 
     server.handler.reject_key = None
-    pipeline.send_alert_notifications(context(PERIOD_END, try_number=2))  # the retry
+    email_tasks.send_alert_notifications(context(PERIOD_END, try_number=2))  # the retry
     assert consistent() == {first["id"]: True, second["id"]: True}
     assert server.copies() == Counter({(f"alert:{a['id']}", r): 1 for a in (first, second) for r in RECIPIENTS})
 
 
 def test_an_on_demand_report_has_its_own_key_and_never_stands_in_for_the_week(server, metrics_conn):
-    from include.investor_metrics.weekly import tasks as pipeline
+    from include.investor_metrics.weekly import email_tasks
 
     publish(metrics_conn, PERIOD_END, period_type="on_demand")
     publish(metrics_conn, PERIOD_END)  # the scheduled week of the same end
-    assert pipeline.send_weekly_summary(context(PERIOD_END, run_type="manual", send_email=True)) is True
-    assert pipeline.send_weekly_summary(context(PERIOD_END)) is True  # the week's own summary still goes out
+    assert email_tasks.send_weekly_summary(context(PERIOD_END, run_type="manual", send_email=True)) is True
+    assert email_tasks.send_weekly_summary(context(PERIOD_END)) is True  # the week's own summary still goes out
     copies = server.copies()
     for r in RECIPIENTS:
         assert copies[(summary_header(PERIOD_END, "on_demand|"), r)] == 1
@@ -450,12 +452,12 @@ def test_an_on_demand_report_has_its_own_key_and_never_stands_in_for_the_week(se
 
 
 def test_a_cleared_validation_run_that_fails_again_alerts_the_data_team_again(server, metrics_conn):
-    from include.investor_metrics.weekly import tasks as pipeline
+    from include.investor_metrics.weekly import email_tasks
 
     for try_number in (1, 1, 2):  # two callbacks of try 1, then the cleared run's try 2
         ctx = context(PERIOD_END, try_number=try_number)
         ctx["exception"] = RuntimeError("customers.name: expect_column_values_to_not_be_null: 2 bad rows")
-        pipeline.notify_data_team_of_failure(ctx)
+        email_tasks.notify_data_team_of_failure(ctx)
     failures = [m for m in server.messages() if str(m["X-ChatterFix-Send-Key"]).startswith("data_quality_failure:")]
     assert sorted(str(m["X-ChatterFix-Send-Key"]) for m in failures) == [
         f"data_quality_failure:2026-11-22T09:00:00Z|scheduled__2026-11-22T09:00:00Z|try {n}" for n in (1, 2)]

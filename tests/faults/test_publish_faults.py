@@ -30,9 +30,10 @@ import pytest  # noqa: E402
 
 from include.investor_metrics.db import apply_metrics_schema, connect  # noqa: E402
 from include.investor_metrics.period import iso_utc, weekly_period  # noqa: E402
-from include.investor_metrics.weekly import alerts, archive  # noqa: E402
+from include.investor_metrics.weekly import archive, staging  # noqa: E402
 from include.investor_metrics.weekly import snapshots as store  # noqa: E402
 from include.investor_metrics.weekly import tasks as pipeline  # noqa: E402
+from include.investor_metrics.weekly.alerts import store as alert_store  # noqa: E402
 
 END = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)
 DAG_ID = "investor_metrics"
@@ -83,7 +84,7 @@ OTHER_BAD = {"financial__mrr_growth_rate": 1.0}  # one other alert
 
 def stage(context: dict, snapshot: dict) -> str:
     """Put ``snapshot`` where compute_metrics leaves it; returns its path."""
-    folder = pipeline.run_staging_dir(context)
+    folder = staging.run_staging_dir(context)
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "snapshot.json")
     Path(path).write_text(json.dumps(snapshot))
@@ -154,7 +155,7 @@ def assert_files_equal_store(env) -> None:
             end = datetime.strptime(path.stem.removeprefix("metrics_"), "%Y-%m-%d_%H-%M-%S").replace(tzinfo=timezone.utc)
             assert read_file(path) == store.snapshot_for(conn, end, series=series), path
         assert read_file(env.archive / archive.LATEST_NAME) == store.latest_snapshot(conn)
-        assert read_file(env.archive / archive.ALERT_HISTORY_NAME)["alerts"] == alerts.all_alerts(conn)
+        assert read_file(env.archive / archive.ALERT_HISTORY_NAME)["alerts"] == alert_store.all_alerts(conn)
     finally:
         conn.close()
 
@@ -162,7 +163,7 @@ def assert_files_equal_store(env) -> None:
 def current_alerts(env, end=END, series="weekly") -> list[dict]:
     conn = connect(env.db)
     try:
-        return alerts.alerts_for_period(conn, end, series=series)
+        return alert_store.alerts_for_period(conn, end, series=series)
     finally:
         conn.close()
 
@@ -371,7 +372,7 @@ def test_cleared_and_rerun_after_success_then_republished_from_the_store(env):
     assert_files_equal_store(env)
 
     # The run's staging is gone (cleaned up, another worker): archive republishes from the store.
-    shutil.rmtree(pipeline.run_staging_dir(ctx))
+    shutil.rmtree(staging.run_staging_dir(ctx))
     for name in files:
         (env.archive / name).unlink()
     pipeline.archive_snapshot(ctx, staged)
@@ -430,7 +431,7 @@ def test_a_rerun_that_no_longer_raises_an_emailed_alert_keeps_it_superseded(env)
     assert set(by_rule) == {"uptime_below_target", "ai_accuracy_below_target", "mrr_growth_below_target"}
     conn = connect(env.db)
     try:
-        alerts.mark_notified(conn, [by_rule["uptime_below_target"]["id"]])  # e-mailed, flag set
+        alert_store.mark_notified(conn, [by_rule["uptime_below_target"]["id"]])  # e-mailed, flag set
         with conn.cursor() as cur:  # e-mailed, the send log says so (the flag not yet set)
             cur.execute("INSERT INTO investor_metrics.send_log (kind, send_key, recipient, status) VALUES ('alert', %s, 'ann@investors.example', 'sent')",
                         (by_rule["ai_accuracy_below_target"]["id"],))
@@ -444,7 +445,7 @@ def test_a_rerun_that_no_longer_raises_an_emailed_alert_keeps_it_superseded(env)
     assert current_alerts(env) == []  # superseded alerts are not the period's current alerts
     conn = connect(env.db)
     try:
-        kept = {a["rule"]: a for a in alerts.all_alerts(conn)}
+        kept = {a["rule"]: a for a in alert_store.all_alerts(conn)}
     finally:
         conn.close()
     assert set(kept) == {"uptime_below_target", "ai_accuracy_below_target"}  # the un-e-mailed one deleted

@@ -104,14 +104,15 @@ def step_main(task: str, work: Path, profile: bool) -> int:
 
     import airflow.sdk  # noqa: F401 - every task process has it: part of a task's memory
 
+    from include.investor_metrics.weekly import email_tasks
     from include.investor_metrics.weekly import tasks as pipeline
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     shape = {t["task_id"]: t for t in json.loads((work / "shape.json").read_text())}
-    function = getattr(pipeline, task, None)
+    function = getattr(pipeline, task, None) or getattr(email_tasks, task, None)
     if function is None:
         raise BenchError(
-            f"include.investor_metrics.weekly.tasks has no function {task}() for the DAG task {task}"
+            f"include.investor_metrics.weekly.tasks / email_tasks have no function {task}() for the DAG task {task}"
         )
     inputs = [json.loads((work / f"{t}.result.json").read_text())["value"] for t in shape[task]["args"]]
     pushed: dict = {}

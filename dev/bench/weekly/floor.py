@@ -25,7 +25,7 @@ def extract_queries(period, tasks) -> list[tuple[str, str, str, dict]]:
     DAG's order. The customer-history query's ids come from the subscriptions result (filled in
     when it runs). ``evaluate_alerts`` reads the churn of the 8 weeks before the period: stored
     snapshots, and for the weeks without one the subscriptions extract over their span (as
-    ``include.investor_metrics.weekly.alerts.previous_churned_customers`` does; the bench database
+    ``include.investor_metrics.weekly.alerts.churn_history.previous_churned_customers`` does; the bench database
     stores none of them)."""
     from include.investor_metrics.weekly.extract import period_bounds
 
@@ -35,9 +35,9 @@ def extract_queries(period, tasks) -> list[tuple[str, str, str, dict]]:
         import pendulum
 
         from include.investor_metrics.period import Period, calendar_offset, weekly_period
-        from include.investor_metrics.weekly import alerts
+        from include.investor_metrics.weekly.alerts import rules
 
-        weeks = getattr(alerts, "CHURN_SPIKE_WEEKS", 8)
+        weeks = getattr(rules, "CHURN_SPIKE_WEEKS", 8)
         ends = [
             calendar_offset(period.end, pendulum.timezone(period.tz), days=7 * k) for k in range(weeks, 0, -1)
         ]

@@ -1,7 +1,7 @@
 """What ``GET /metrics`` and ``GET /alerts`` answer, read from the metrics store (SPEC section 11).
 
 Plain functions of a database connection (tested without a server), reading through
-``include.investor_metrics.weekly.snapshots`` and ``include.investor_metrics.weekly.alerts``
+``include.investor_metrics.weekly.snapshots`` and ``include.investor_metrics.weekly.alerts.store``
 (snapshots by their period-end primary key, alerts by ``triggered_at``), never from the archive
 files. ``metrics_body`` is the response body itself: the snapshots' stored JSON text spliced in,
 never parsed and serialised again (``metrics_answer`` is the same, parsed). Nothing stored is a
@@ -17,8 +17,10 @@ from typing import Any
 
 from include.investor_metrics.api.params import ALERTS_LIMIT_DEFAULT
 from include.investor_metrics.period import format_instant
-from include.investor_metrics.weekly import alerts
 from include.investor_metrics.weekly import snapshots as store
+from include.investor_metrics.weekly.alerts import store as alert_store
+from include.investor_metrics.weekly.alerts.evaluate import sort_alerts
+from include.investor_metrics.weekly.series import SERIES
 
 
 class NotFound(LookupError):
@@ -49,7 +51,7 @@ def _stored_snapshots(conn, *, period_end: datetime | None, history: int | None,
         if period_end is not None:
             # The weekly period of that end, else the on-demand report (or the one series asked for).
             snapshot = None
-            for candidate in (series,) if series else store.SERIES:
+            for candidate in (series,) if series else SERIES:
                 snapshot = store.snapshot_for(raw, period_end, series=candidate)
                 if snapshot is not None:
                     break
@@ -138,12 +140,12 @@ def alerts_answer(conn, *, severities: tuple[str, ...] | None = None, since: dat
     ``limit``."""
     try:
         if not severities:
-            found = alerts.all_alerts(conn, since=since, limit=limit)
+            found = alert_store.all_alerts(conn, since=since, limit=limit)
         else:
             # One indexed query per severity, merged in the store's own order.
-            found = alerts.sort_alerts(
+            found = sort_alerts(
                 alert for severity in severities
-                for alert in alerts.all_alerts(conn, severity=severity, since=since, limit=limit)
+                for alert in alert_store.all_alerts(conn, severity=severity, since=since, limit=limit)
             )[:limit]
     except Exception as exc:
         if _undefined_table(exc):

@@ -24,7 +24,7 @@ within 10000 ms``, ``connection refused``, ``cannot resolve host 'x.invalid'``, 
 **Incidents** (``handle_incidents``, per service, as of the round). A service whose current failure
 streak (its failed checks since its last ok check, by ``checked_at``) reaches 3 and that has no open
 incident gets one ``critical_system_failure`` alert (critical, system) in the alert store
-(``include.investor_metrics.weekly.alerts.upsert_alerts``): dedup key ``critical_system_failure|<service>|<first failed
+(``include.investor_metrics.weekly.alerts.store.upsert_alerts``): dedup key ``critical_system_failure|<service>|<first failed
 round>`` (its id the usual sha256 prefix), ``period_start`` the first failed round,
 ``period_end`` = ``triggered_at`` the third, ``service`` set, ``resolved_at`` null, value and
 threshold the 3 failures. It is e-mailed at once to ``INVESTOR_EMAILS`` (``incident_message``;
@@ -316,14 +316,15 @@ def _local(instant: datetime, tz) -> str:
 
 def incident_alert(service: str, first_failed: datetime, alert_at: datetime, error: str | None, *, tz) -> dict:
     """The ``critical_system_failure`` alert of a service's failure streak (deterministic)."""
-    from include.investor_metrics.weekly import alerts
+    from include.investor_metrics.weekly.alerts.evaluate import alert_id
+    from include.investor_metrics.weekly.alerts.rules import RULES_BY_NAME
 
-    rule = alerts.RULES_BY_NAME[INCIDENT_RULE]
+    rule = RULES_BY_NAME[INCIDENT_RULE]
     tz = _zone(tz)
     key = incident_key(service, first_failed)
     n = FAILURES_FOR_INCIDENT
     return {
-        "id": alerts.alert_id(key),
+        "id": alert_id(key),
         "dedup_key": key,
         "rule": INCIDENT_RULE,
         "severity": rule.severity,
@@ -345,8 +346,8 @@ def incident_alert(service: str, first_failed: datetime, alert_at: datetime, err
 def evaluate_incident(conn, service: str, checked_at: datetime, *, run_id: str | None, tz=None) -> dict:
     """Resolve and open the incidents of ``service`` as of round ``checked_at`` (checks after it are
     not looked at), under the service's advisory lock; committed here. Returns ``{"opened": alert
-    or None, "resolved": [alerts]}`` (``include.investor_metrics.weekly.alerts.alert_record`` form)."""
-    from include.investor_metrics.weekly import alerts
+    or None, "resolved": [alerts]}`` (``include.investor_metrics.weekly.alerts.store.alert_record`` form)."""
+    from include.investor_metrics.weekly.alerts import store as alert_store
 
     tz = _zone(tz)
     params = {"service": service, "checked_at": to_utc(checked_at), "rule": INCIDENT_RULE,
@@ -356,7 +357,7 @@ def evaluate_incident(conn, service: str, checked_at: datetime, *, run_id: str |
         with conn.cursor() as cur:
             cur.execute(read_sql("probe_incident_lock.sql"), params)
             cur.execute(read_sql("probe_resolve_incidents.sql"), params)
-            resolved = [alerts.alert_record(row) for row in _rows(cur)]
+            resolved = [alert_store.alert_record(row) for row in _rows(cur)]
             cur.execute(read_sql("probe_failure_streak.sql"), params)
             state = _rows(cur)[0]
             if state["streak_alert_at"] is not None:
@@ -370,7 +371,7 @@ def evaluate_incident(conn, service: str, checked_at: datetime, *, run_id: str |
             opened = None
         else:
             # Same transaction: the upsert commits the resolution above with it, then frees the lock.
-            opened = alerts.upsert_alerts(conn, [new], run_id=run_id)[0]
+            opened = alert_store.upsert_alerts(conn, [new], run_id=run_id)[0]
     except Exception:
         conn.rollback()
         raise
@@ -486,7 +487,7 @@ def send_incident_emails(conn, service: str, *, run_id: str | None, recipients: 
     Returns ``[{"kind", "id"}]`` of the messages sent now."""
     from include.investor_metrics.mail import send as notify
     from include.investor_metrics.mail import smtp
-    from include.investor_metrics.weekly import alerts
+    from include.investor_metrics.weekly.alerts import store as alert_store
 
     params = {"service": service, "rule": INCIDENT_RULE, "resolved_kind": KIND_INCIDENT_RESOLVED}
     try:
@@ -505,7 +506,7 @@ def send_incident_emails(conn, service: str, *, run_id: str | None, recipients: 
     tz = _zone(tz)
     sent = []
     for row in owed:
-        alert = alerts.alert_record(row)
+        alert = alert_store.alert_record(row)
         if row["opening_owed"]:
             message = incident_message(alert, recipients=recipients, sender=sender, tz=tz, airflow_url=airflow_url)
             # notified in the transaction that records the last delivery (or, sent by an earlier
@@ -528,7 +529,7 @@ def handle_incidents(conn, services: Iterable[str], checked_at: datetime, *, run
     ``checked_at``, then send the e-mails owed, then — when anything changed, or ``republish`` —
     rewrite ``alert_history.json`` in ``archive_dir`` (default ``INVESTOR_ARCHIVE_DIR``).
     Returns a small summary (for XCom): ids opened, resolved, e-mails sent, the history path."""
-    from include.investor_metrics.weekly import alerts
+    from include.investor_metrics.weekly.alerts import store as alert_store
 
     services = sorted(set(services))
     opened, resolved = [], []
@@ -542,7 +543,7 @@ def handle_incidents(conn, services: Iterable[str], checked_at: datetime, *, run
                                        tz=tz, airflow_url=airflow_url)
     history = None
     if opened or resolved or emails or republish:
-        history = alerts.publish_alert_history(conn, archive_dir or config.archive_dir())
+        history = alert_store.publish_alert_history(conn, archive_dir or config.archive_dir())
     return {"checked_at": iso_utc(checked_at), "opened": opened, "resolved": resolved, "emails": emails,
             "alert_history": history}
 

@@ -52,7 +52,7 @@ from include.investor_metrics.mail.smtp import (
 from include.investor_metrics.mail.weekly_summary import build_weekly_summary, weekly_summary_key
 from include.investor_metrics.period import iso_utc
 from include.investor_metrics.settings import data_team_recipients, investor_recipients
-from include.investor_metrics.weekly.alerts import mark_notified
+from include.investor_metrics.weekly.alerts import store as alert_store
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +252,7 @@ def marks_notified(alert_id: str):
     """An ``on_complete`` for ``send_once``: mark the alert ``notified`` in the delivery's transaction."""
 
     def mark(conn):
-        mark_notified(conn, [alert_id], commit=False)
+        alert_store.mark_notified(conn, [alert_id], commit=False)
 
     return mark
 

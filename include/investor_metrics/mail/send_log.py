@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from include.investor_metrics.db import read_sql
 from include.investor_metrics.mail.message import KIND_ALERT
 from include.investor_metrics.settings import number_setting
-from include.investor_metrics.weekly.alerts import alert_record
+from include.investor_metrics.weekly.alerts.store import alert_record
 
 if TYPE_CHECKING:
     from include.investor_metrics.mail.smtp import Outcome

@@ -1,2 +1,2 @@
-"""The weekly pipeline: its tasks, the extract, the metrics, the archive, the snapshot store and
-the alerts."""
+"""The weekly pipeline: its task bodies (``tasks``, ``email_tasks``), the run-scoped staging folder,
+the extract, the metrics, the archive, the snapshot store, the two series and the alerts."""

@@ -9,9 +9,8 @@
 Files go through Airflow's ``ObjectStoragePath``, so ``s3://bucket/prefix`` (or any fsspec URL)
 works by configuration. Writes are atomic: on a local disk a temporary file in the same folder is
 renamed over the target (``os.replace``); on an object store a single PUT is already all-or-nothing.
-The latest pointer is decided by the metrics store, under a PostgreSQL advisory lock (``store.py``),
-so parallel backfill runs can neither tear it nor move it backwards. Every file is written from the
-store's committed rows (``store.publish_committed``), never from a run's uncommitted state.
+Which snapshot is the latest is decided by the metrics store (``snapshots.publish_committed``),
+which hands these writers its committed rows (docs/adr/publish-from-the-store.md).
 
 Not world-readable: on a local disk files are created 0640 and the folders this module creates (and
 the archive folder itself) are set to 0750.
@@ -25,6 +24,7 @@ import secrets
 from datetime import datetime
 
 from include.investor_metrics.period import to_utc
+from include.investor_metrics.weekly.series import checked_series, series_of
 
 LATEST_NAME = "metrics_snapshot.json"
 ALERT_HISTORY_NAME = "alert_history.json"
@@ -50,11 +50,9 @@ def period_file_name(period_end: datetime) -> str:
 def period_file_relpath(period_end: datetime, series: str = "weekly") -> str:
     """Where a period's file lives in the archive: at the top for a week, under ``on_demand/`` for
     an on-demand report."""
-    if series == "weekly":
+    if checked_series(series) == "weekly":
         return period_file_name(period_end)
-    if series == "on_demand":
-        return f"{ON_DEMAND_DIR}/{period_file_name(period_end)}"
-    raise ValueError(f"series must be weekly or on_demand, got {series!r}")
+    return f"{ON_DEMAND_DIR}/{period_file_name(period_end)}"
 
 
 def dumps(document) -> bytes:
@@ -100,11 +98,10 @@ def _make_private_dirs(folder: str) -> None:
             pass
 
 
-def write_period_file(location: str, snapshot: dict, period_end: datetime, *, series: str | None = None) -> str:
+def write_period_file(location: str, snapshot: dict, period_end: datetime, *,
+                      series: str | None = None) -> str:
     """Write a period's file (``series`` default: from the snapshot's period type)."""
     if series is None:
-        from include.investor_metrics.weekly.snapshots import series_of
-
         series = series_of(snapshot["period"]["type"])
     target = archive_path(location) / period_file_relpath(period_end, series)
     write_atomic(target, dumps(snapshot))

@@ -3,15 +3,15 @@
 What leaves the database is at most one row per customer / provider / service / lead source,
 never raw events; only the (small) subscriptions table is extracted as rows, and only the rows a
 period's metrics can see. Each function takes a DB-API connection (a psycopg2 connection, or
-anything with ``.cursor()``, e.g. ``PostgresHook.get_conn()``) and an ``include.investor_metrics.period.Period``,
-runs a query from ``include/investor_metrics/sql/extract_*.sql`` with named bind parameters, and returns DataFrames
-whose columns and dtypes are fixed even when there are no rows.
+anything with ``.cursor()``, e.g. ``PostgresHook.get_conn()``) and a ``period.Period``, runs a query
+from ``include/investor_metrics/sql/extract_*.sql`` with named bind parameters, and returns
+DataFrames whose columns and dtypes are fixed even when there are no rows.
 
 Every window is half-open [a, b) and every offset is a calendar offset in the period's time zone
 (``Period.offset``). All instants are bound as timezone-aware UTC datetimes, and timestamps come
 back as ``datetime64[.., UTC]``.
 
-Frame contracts (the metric functions in ``include/investor_metrics/weekly/metrics.py`` rely on them):
+Frame contracts (the metric functions of ``include/investor_metrics/weekly/metrics/`` rely on them):
 
 ``extract_business_data`` → ``{"subscriptions", "customer_history", "usage", "nps", "leads"}``
   - subscriptions: subscription_id, customer_id (int64), billing_interval (str),
@@ -145,7 +145,8 @@ def extract_health_checks(conn, period: Period, services: list[str] | None = Non
 
 
 def run_query(conn, sql_file: str, params: Mapping, columns: Mapping[str, str]) -> pd.DataFrame:
-    """Run ``include/investor_metrics/sql/<sql_file>`` with named parameters; a frame with ``columns``' dtypes."""
+    """Run ``include/investor_metrics/sql/<sql_file>`` with named parameters; a frame with
+    ``columns``' dtypes."""
     cursor = conn.cursor()
     try:
         cursor.execute(read_sql(sql_file), dict(params))

@@ -1,19 +1,12 @@
 """The metrics store: the project's own tables in schema ``investor_metrics`` (SPEC sections 2, 3, 6, 7).
 
-Snapshots are rows keyed by (series, period end): series ``weekly`` holds the scheduled and backfill
-weeks, series ``on_demand`` the manual reports (``series_of``), so an on-demand report never replaces
-a week, even one with the same period end. A rerun UPSERTs its row, never duplicates it.
-
-Storing a period (``store_period``) is one transaction under the period's advisory lock: the
-snapshot row and the period's alerts (``alerts.store_period_alerts``) commit together, so the stored
-alerts are always those of the snapshot stored last for that period, whatever runs interleave.
-
-Files are published only from committed state (``publish_committed``), after the COMMIT, under a
-session-level advisory lock (``PUBLISH_LOCK``): the publisher reads the committed row of its period
-and the newest committed snapshot of either series (a tie goes to the weekly one) and hands them to
-the file writers. Publishers serialise on the lock and each reads after taking it, so the last one
-writes the true latest; a crash between COMMIT and the file write leaves a file that lags (a retry
-repairs it), never one that shows what the store does not hold.
+Snapshots are rows keyed by (series, period end) (``series.py``); a rerun UPSERTs its row, never
+duplicates it. ``store_period`` stores a period's snapshot and its alerts (``alerts.store``) in one
+transaction under the period's advisory lock, so the stored alerts are always those of the snapshot
+stored last. Files are published only from committed state (``publish_committed``), under the
+session-level ``PUBLISH_LOCK``: the last publisher writes the true latest, and a crash between
+COMMIT and the file write leaves a file that lags (a retry repairs it), never one that shows what
+the store does not hold (docs/adr/publish-from-the-store.md).
 """
 
 from __future__ import annotations
@@ -22,37 +15,19 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
-from include.investor_metrics.db import read_sql
+from include.investor_metrics.db import apply_metrics_schema, read_sql
+from include.investor_metrics.weekly.alerts import store as alert_store
+from include.investor_metrics.weekly.series import checked_series, series_of
 
 PUBLISH_LOCK = "investor_metrics.publish"
-SERIES = ("weekly", "on_demand")
-PERIOD_TYPES = {"weekly": "weekly", "backfill": "weekly", "on_demand": "on_demand"}
-
-
-def series_of(period_type: str) -> str:
-    """The series a period type belongs to: ``weekly`` and ``backfill`` → ``weekly``;
-    ``on_demand`` → ``on_demand``."""
-    try:
-        return PERIOD_TYPES[period_type]
-    except KeyError:
-        raise ValueError(
-            f"period type must be one of {', '.join(PERIOD_TYPES)}, got {period_type!r}"
-        ) from None
-
-
-def _checked_series(series: str) -> str:
-    if series not in SERIES:
-        raise ValueError(f"series must be one of {', '.join(SERIES)}, got {series!r}")
-    return series
 
 
 def ensure_schema(conn) -> None:
-    from include.investor_metrics.db import apply_metrics_schema
-
     apply_metrics_schema(conn)
 
 
-def upsert_snapshot(cur, snapshot: dict, *, period_start: datetime, period_end: datetime, run_id: str | None) -> None:
+def upsert_snapshot(cur, snapshot: dict, *, period_start: datetime, period_end: datetime,
+                    run_id: str | None) -> None:
     """UPSERT the row of ``snapshot``'s (series, period end); the caller commits."""
     period_type = snapshot["period"]["type"]
     cur.execute(
@@ -74,17 +49,15 @@ def store_period(conn, snapshot: dict, *, period_start: datetime, period_end: da
     """Store ``snapshot`` and, when ``alerts`` is given (the period's whole evaluation, possibly
     empty), make them the period's current alerts — one transaction under the period's advisory
     lock, committed here. Returns the stored alerts (None when ``alerts`` is None)."""
-    from include.investor_metrics.weekly import alerts as alerts_module
-
     series = series_of(snapshot["period"]["type"])
     try:
         with conn.cursor() as cur:
-            alerts_module.lock_period(cur, period_end, series=series)
+            alert_store.lock_period(cur, period_end, series=series)
             upsert_snapshot(cur, snapshot, period_start=period_start, period_end=period_end, run_id=run_id)
             stored = None
             if alerts is not None:
-                stored = alerts_module.store_period_alerts(cur, alerts, run_id=run_id, period_end=period_end,
-                                                           series=series)
+                stored = alert_store.store_period_alerts(cur, alerts, run_id=run_id, period_end=period_end,
+                                                         series=series)
         conn.commit()
     except Exception:
         _rollback(conn)
@@ -105,7 +78,7 @@ def publish_committed(conn, *, period_end: datetime, series: str = "weekly",
     committed snapshot of (``series``, ``period_end``) to ``write_period`` and the newest committed
     snapshot to ``write_latest``. Returns the latest snapshot. Raises LookupError when the store
     holds no snapshot for the period."""
-    _checked_series(series)
+    checked_series(series)
     conn.commit()  # whatever the caller did is committed (or nothing was open): read committed state
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_lock(hashtext(%(key)s::text))", {"key": PUBLISH_LOCK})
@@ -135,7 +108,8 @@ def publish(conn, snapshot: dict, *, period_start: datetime, period_end: datetim
             write_latest=None, write_period=None, alerts: Iterable[Mapping] | None = None) -> dict:
     """``store_period`` then ``publish_committed``: store (and commit) ``snapshot`` (with its
     ``alerts`` when given), then publish the files from the committed state. Returns the latest."""
-    store_period(conn, snapshot, period_start=period_start, period_end=period_end, run_id=run_id, alerts=alerts)
+    store_period(conn, snapshot, period_start=period_start, period_end=period_end, run_id=run_id,
+                 alerts=alerts)
     return publish_committed(conn, period_end=period_end, series=series_of(snapshot["period"]["type"]),
                              write_period=write_period, write_latest=write_latest)
 
@@ -154,7 +128,7 @@ def snapshot_row(conn, period_end: datetime, *, series: str = "weekly") -> dict 
         cur.execute(
             "SELECT snapshot, run_id, period_type FROM investor_metrics.snapshots "
             "WHERE series = %(series)s AND period_end = %(period_end)s",
-            {"series": _checked_series(series), "period_end": period_end},
+            {"series": checked_series(series), "period_end": period_end},
         )
         row = cur.fetchone()
     if row is None:
@@ -178,7 +152,7 @@ def history(conn, limit: int, *, before: datetime | None = None, until: datetime
     with conn.cursor() as cur:
         cur.execute(
             read_sql("store_history.sql"),
-            {"series": _checked_series(series), "before": before, "until": until,
+            {"series": checked_series(series), "before": before, "until": until,
              "types": list(types) if types else None, "limit": limit},
         )
         return [row[0] for row in cur.fetchall()]

@@ -6,8 +6,9 @@ Users are SimpleAuthManager's (``admin`` admin, ``viewer`` viewer, ``outsider`` 
 auth manager refuses the investor_metrics DAG); tokens come from ``POST /auth/token``. The metrics
 store (``metrics_db``) is a fresh database of the test PostgreSQL, filled by ``fill_store`` through
 ``include.investor_metrics.weekly.snapshots.publish`` and
-``include.investor_metrics.weekly.alerts.upsert_alerts``. Both fixtures are module-scoped: a test
-module that uses them imports them (and ``store_elsewhere``) from here.
+``include.investor_metrics.weekly.alerts.store.upsert_alerts``. ``conftest.py`` of this folder
+builds both once for its test files; a test file elsewhere imports the module-scoped ones (and
+``store_elsewhere``) from here.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import pytest
 from dev.stack.processes import airflow_argv
 from include.investor_metrics.db import apply_metrics_schema, connect
 from include.investor_metrics.settings import PostgresSettings
-from include.investor_metrics.weekly import alerts
 from include.investor_metrics.weekly import snapshots as store
+from include.investor_metrics.weekly.alerts import store as alert_store
 from tests.conftest import PROJECT_ROOT
 
 UTC = timezone.utc
@@ -124,7 +125,7 @@ def fill_store(settings: PostgresSettings) -> None:
             end = datetime.fromisoformat(snapshot["period"]["end"].replace("Z", "+00:00"))
             store.publish(conn, snapshot, period_start=end - timedelta(days=7), period_end=end,
                           run_id=f"test__{snapshot['period']['end']}", write_latest=lambda latest: None)
-        alerts.upsert_alerts(conn, fixture_alerts(), run_id="test__alerts")
+        alert_store.upsert_alerts(conn, fixture_alerts(), run_id="test__alerts")
     finally:
         conn.close()
 
@@ -241,7 +242,7 @@ def bearer(api, user: str = "admin") -> dict[str, str]:
 def stored_alerts(settings: PostgresSettings, **filters) -> list[dict]:
     conn = connect(settings)
     try:
-        return alerts.all_alerts(conn, **filters)
+        return alert_store.all_alerts(conn, **filters)
     finally:
         conn.close()
 

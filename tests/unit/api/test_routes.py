@@ -11,8 +11,9 @@ from types import SimpleNamespace
 import pytest
 
 from include.investor_metrics.db import apply_metrics_schema, connect
-from include.investor_metrics.weekly import alerts
 from include.investor_metrics.weekly import snapshots as store
+from include.investor_metrics.weekly.alerts import evaluate
+from include.investor_metrics.weekly.alerts import store as alert_store
 from tests.unit.api.fixtures import (
     LATEST_END,
     ON_DEMAND_END,
@@ -207,7 +208,7 @@ def test_alerts_newest_first_as_stored(api):
         "critical_system_failure", "uptime_below_target", "ai_accuracy_below_target",
         "mrr_growth_below_target", "services_degraded", "churn_spike"]
     assert body["alerts"][2]["title"] == XSS_TITLE  # data is returned as data (the page escapes it)
-    assert list(body["alerts"][0])[:12] == list(alerts.ALERT_FIELDS)
+    assert list(body["alerts"][0])[:12] == list(evaluate.ALERT_FIELDS)
 
 
 @pytest.mark.parametrize(("params", "expected"), [
@@ -372,8 +373,8 @@ def test_a_collect_now_report_is_found_by_its_own_period_end(api, store_elsewher
         apply_metrics_schema(conn)
         store.publish(conn, snapshot, period_start=period.start, period_end=period.end,
                       run_id="manual__collect")
-        alerts.upsert_alerts(conn, fired, run_id="manual__collect", period_end=period.end, series="on_demand")
-        assert [a["rule"] for a in alerts.alerts_for_period(conn, period.end, series="on_demand")] == [
+        alert_store.upsert_alerts(conn, fired, run_id="manual__collect", period_end=period.end, series="on_demand")
+        assert [a["rule"] for a in alert_store.alerts_for_period(conn, period.end, series="on_demand")] == [
             "uptime_below_target"], "send_alert_notifications would find the alert"
     finally:
         conn.close()

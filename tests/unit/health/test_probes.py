@@ -26,7 +26,7 @@ from include.investor_metrics.db import connect
 from include.investor_metrics.health import probes
 from include.investor_metrics.period import weekly_period
 from include.investor_metrics.settings import ConfigError
-from include.investor_metrics.weekly import alerts
+from include.investor_metrics.weekly.alerts import evaluate
 from tests.conftest import PROJECT_ROOT, free_port
 
 SENDER = "metrics@chatterfix.example"
@@ -375,7 +375,7 @@ def test_three_failures_open_one_incident_and_recovery_resolves_it(env, service,
 
     key = f"critical_system_failure|api|{iso(at(1))}"
     [incident] = incidents(env.db)
-    assert third["opened"] == [incident["id"]] == [alerts.alert_id(key)]
+    assert third["opened"] == [incident["id"]] == [evaluate.alert_id(key)]
     assert third["emails"] == [{"kind": "alert", "id": incident["id"]}]
     assert {k: incident[k] for k in ("dedup_key", "rule", "severity", "category", "service", "value", "threshold",
                                      "period_start", "period_end", "triggered_at", "resolved_at", "notified")} == {
@@ -431,7 +431,7 @@ def test_three_failures_open_one_incident_and_recovery_resolves_it(env, service,
     for i in (8, 9):
         assert play_round(metrics_conn, services, i)["opened"] == []
     second = play_round(metrics_conn, services, 10)
-    assert second["opened"] == [alerts.alert_id(f"critical_system_failure|api|{iso(at(8))}")]
+    assert second["opened"] == [evaluate.alert_id(f"critical_system_failure|api|{iso(at(8))}")]
     assert [i["period_start"] for i in incidents(env.db)] == [at(1), at(8)]
     assert len(alert_mails(env)) == 2 * len(INVESTORS) and len(resolution_mails(env)) == len(INVESTORS)
     # web never failed: no incident of its own; every round has one row per service
@@ -543,7 +543,8 @@ def test_the_dag_probes_and_raises_the_incident(env, service, airflow_db, monkey
 def test_weekly_uptime_of_a_probed_week_matches_the_definition(env, service, metrics_conn):
     """A week of probe rounds with a known pattern; the weekly extract + metric give the uptime
     computed by hand: ok checks / all checks in [start, end), per service and overall."""
-    from include.investor_metrics.weekly import extract, metrics
+    from include.investor_metrics.weekly import extract
+    from include.investor_metrics.weekly.metrics.system_health import system_health
 
     end = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)
     period = weekly_period(end, "UTC")
@@ -565,7 +566,7 @@ def test_weekly_uptime_of_a_probed_week_matches_the_definition(env, service, met
     probe(end)  # at the end exactly: the next week's (api is still down)
 
     frame = extract.extract_health_checks(metrics_conn, period, list(services))
-    health = metrics.system_health(frame, list(services))
+    health = system_health(frame, list(services))
     # by hand: api 8 ok of 10, web 10 of 10; overall 18 of 20
     assert health["uptime_percentage"] == 90.0
     assert health["error_rate"] == 10.0

@@ -6,15 +6,14 @@ import json
 import os
 import random
 import threading
-import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
 from include.investor_metrics.db import apply_metrics_schema, connect
 from include.investor_metrics.weekly import archive
 from include.investor_metrics.weekly import snapshots as store
+from include.investor_metrics.weekly.series import series_of
 
 
 def _snapshot(end: datetime, period_type: str = "backfill", mrr: float = 100.0) -> dict:
@@ -81,7 +80,8 @@ def test_rerun_replaces_the_period_row(metrics_db, tmp_path):
     _publish(metrics_db, str(tmp_path), _snapshot(end, mrr=2.0))
     conn = connect(metrics_db)
     with conn.cursor() as cur:
-        cur.execute("SELECT count(*), max((snapshot->'financial'->>'mrr')::numeric) FROM investor_metrics.snapshots")
+        cur.execute("SELECT count(*), max((snapshot->'financial'->>'mrr')::numeric) "
+                    "FROM investor_metrics.snapshots")
         assert cur.fetchone() == (1, 2)
     conn.close()
     assert json.loads((tmp_path / "metrics_2026-11-22_09-00-00.json").read_text())["financial"]["mrr"] == 2.0
@@ -127,9 +127,9 @@ def test_concurrent_runs_finish_in_any_order_and_the_latest_is_the_newest(metric
 
 # --------------------------------------------------------------------------- weekly vs on-demand
 def test_series_of_period_types():
-    assert [store.series_of(t) for t in ("weekly", "backfill", "on_demand")] == ["weekly", "weekly", "on_demand"]
+    assert [series_of(t) for t in ("weekly", "backfill", "on_demand")] == ["weekly", "weekly", "on_demand"]
     with pytest.raises(ValueError, match="period type"):
-        store.series_of("manual")
+        series_of("manual")
 
 
 def test_an_on_demand_report_never_replaces_the_week_of_the_same_end(metrics_db, tmp_path):
@@ -171,7 +171,8 @@ def test_migration_of_a_snapshots_table_keyed_by_period_end(fresh_database):
                     run_id text, updated_at timestamptz NOT NULL DEFAULT now());
                 CREATE TABLE investor_metrics.alerts (
                     id text PRIMARY KEY, dedup_key text NOT NULL UNIQUE, rule text NOT NULL,
-                    severity text NOT NULL, category text NOT NULL, title text NOT NULL, message text NOT NULL,
+                    severity text NOT NULL, category text NOT NULL, title text NOT NULL,
+                    message text NOT NULL,
                     metric text, value double precision, threshold double precision,
                     period_start timestamptz NOT NULL, period_end timestamptz NOT NULL,
                     triggered_at timestamptz NOT NULL, run_id text, notified boolean NOT NULL DEFAULT false,
@@ -189,27 +190,30 @@ def test_migration_of_a_snapshots_table_keyed_by_period_end(fresh_database):
         apply_metrics_schema(conn)  # idempotent
         with conn.cursor() as cur:
             cur.execute("SELECT series, period_type FROM investor_metrics.snapshots ORDER BY period_end")
-            assert cur.fetchall() == [("weekly", "backfill"), ("weekly", "weekly"), ("on_demand", "on_demand")]
+            assert cur.fetchall() == [("weekly", "backfill"), ("weekly", "weekly"),
+                                      ("on_demand", "on_demand")]
             cur.execute("SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
-                        " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'investor_metrics.snapshots'::regclass"
+                        " AND a.attnum = ANY(i.indkey)"
+                        " WHERE i.indrelid = 'investor_metrics.snapshots'::regclass"
                         " AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)")
             assert [r[0] for r in cur.fetchall()] == ["series", "period_end"]
             cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema ="
-                        " 'investor_metrics' AND table_name = 'alerts' AND column_name IN ('series', 'superseded_at')"
+                        " 'investor_metrics' AND table_name = 'alerts'"
+                        " AND column_name IN ('series', 'superseded_at')"
                         " ORDER BY column_name")
             assert [r[0] for r in cur.fetchall()] == ["series", "superseded_at"]
         conn.commit()
         # the migrated table takes an on-demand report of a week's end next to the week
         week_end = datetime(2026, 11, 15, 9, tzinfo=timezone.utc)
-        store.publish(conn, _snapshot(week_end, "on_demand", mrr=9.0), period_start=week_end - timedelta(days=7),
-                      period_end=week_end, run_id="m")
+        store.publish(conn, _snapshot(week_end, "on_demand", mrr=9.0),
+                      period_start=week_end - timedelta(days=7), period_end=week_end, run_id="m")
         assert store.snapshot_for(conn, week_end)["period"]["type"] == "weekly"
         assert store.snapshot_for(conn, week_end, series="on_demand")["financial"]["mrr"] == 9.0
     finally:
         conn.close()
 
 
-# --------------------------------------------------------------------------- permissions, staging
+# --------------------------------------------------------------------------- permissions
 def test_archive_files_and_folders_are_not_world_readable(tmp_path, monkeypatch):
     old = archive.os.umask(0o002)  # a permissive umask must not leak into the archive
     try:
@@ -224,21 +228,3 @@ def test_archive_files_and_folders_are_not_world_readable(tmp_path, monkeypatch)
         assert oct(os.stat(path.removeprefix("file://")).st_mode & 0o777) == oct(archive.FILE_MODE), path
     for folder in (tmp_path / "investors", tmp_path / "investors" / "on_demand"):
         assert oct(os.stat(folder).st_mode & 0o777) == oct(archive.DIR_MODE), folder
-
-
-def test_old_staging_folders_are_cleaned_never_the_running_ones(tmp_path, monkeypatch):
-    from include.investor_metrics.weekly import tasks as pipeline
-
-    monkeypatch.setenv("INVESTOR_STAGING_DIR", str(tmp_path))
-    context = {"dag_run": type("R", (), {"run_id": "scheduled__now", "dag_id": "investor_metrics"})()}
-    own = Path(pipeline.run_staging_dir(context))
-    old_run, recent_run = own.parent / "scheduled__old", own.parent / "manual__recent"
-    for folder in (own, old_run, recent_run):
-        (folder / "business").mkdir(parents=True)
-    now = time.time()
-    ancient = now - 8 * 86400
-    for folder in (own, old_run):
-        os.utime(folder, (ancient, ancient))
-    os.utime(recent_run, (now - 86400, now - 86400))
-    assert pipeline.clean_old_staging(context, now=now) == [str(old_run)]
-    assert own.is_dir() and recent_run.is_dir() and not old_run.exists()

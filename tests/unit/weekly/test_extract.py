@@ -24,7 +24,7 @@ from include.investor_metrics.weekly.extract import (
     read_frames,
     write_frames,
 )
-from include.investor_metrics.weekly.metrics import build_snapshot
+from include.investor_metrics.weekly.metrics.snapshot import build_snapshot
 
 UTC = timezone.utc
 SECOND = timedelta(seconds=1)
@@ -305,7 +305,7 @@ def test_health_checks_per_service_restricted_to_the_configured_ones(conn):
     frame = extract_health_checks(conn, PERIOD, ["api", "web", "db"])
     # api ok times [100, 200, 300]: avg 200, p95 at 1.9 → 200 + 0.9·100 = 290.
     # total ok times [100, 200, 300, 1000]: avg 400, p95 at 2.85 → 300 + 0.85·700 = 895.
-    # db has no checks: no row (metrics.py still counts it from the configured list).
+    # db has no checks: no row (metrics/system_health.py still counts it from the configured list).
     assert records(frame) == [
         {"service": "api", "is_total": False, "checks": 4, "ok_checks": 3, "failed_checks": 1,
          "avg_response_ms": 200.0, "p95_response_ms": pytest.approx(290.0), "latest_ok": True},
