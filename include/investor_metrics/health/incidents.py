@@ -54,7 +54,7 @@ def _rows(cur) -> list[dict]:
             for row in cur.fetchall()]
 
 
-# --------------------------------------------------------------------------- incidents
+# --------------------------------------------------------------------------- the alert, open / resolved
 def incident_key(service: str, first_failed: datetime) -> str:
     """``critical_system_failure|<service>|<first failed round>``: one alert per incident."""
     return f"{INCIDENT_RULE}|{service}|{iso_utc(first_failed)}"
@@ -142,6 +142,7 @@ def evaluate_incident(conn, service: str, checked_at: datetime, *, run_id: str |
     return {"opened": opened, "resolved": resolved}
 
 
+# --------------------------------------------------------------------------- the two e-mails
 def _duration(seconds: float) -> str:
     minutes = max(0, round(seconds / 60))
     if minutes < 60:
@@ -235,6 +236,7 @@ def _incident_email(alert: Mapping, *, kind: str, subject: str, heading: str, su
     return message
 
 
+# --------------------------------------------------------------------------- a round's incidents
 def send_incident_emails(conn, service: str, *, run_id: str | None, recipients: list[str] | None = None,
                          smtp_conn=None, tz=None, airflow_url: str | None = None) -> list[dict]:
     """Send every e-mail still owed for the incidents of ``service``, oldest incident first: the

@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
+import httpx
+
 from include.investor_metrics import settings as config
 from include.investor_metrics.contract import PROBE_INTERVAL
 from include.investor_metrics.db import read_sql
@@ -159,8 +161,6 @@ def probe_all(services: Mapping[str, str], *,
 
 
 async def _probe_all(services: dict[str, str], timeout: float) -> list[ProbeResult]:
-    import httpx  # third-party, imported when a round runs, not when the DAG file is parsed
-
     # The client's own timeouts back up the overall deadline each probe runs under.
     async with httpx.AsyncClient(follow_redirects=False, timeout=httpx.Timeout(timeout + 1),
                                  headers={"User-Agent": USER_AGENT}) as client:
@@ -188,8 +188,6 @@ def _elapsed_ms(started: float) -> int:
 
 
 async def _probe_http(client, service: str, url: str, started: float) -> ProbeResult:
-    import httpx
-
     async with client.stream("GET", url) as response:  # headers only: the body is never read
         response_ms = _elapsed_ms(started)
         code = response.status_code
@@ -225,8 +223,6 @@ _UNRESOLVABLE = re.compile(
 
 def _reason(exc: BaseException, host: str | None, timeout: float) -> str:
     """A short, log-safe reason for a failed probe (no URL: it may carry a secret)."""
-    import httpx
-
     chain = list(_causes(exc))
     if any(isinstance(e, (TimeoutError, httpx.TimeoutException)) for e in chain):
         return f"timeout: no response within {round(timeout * 1000)} ms"
