@@ -2,7 +2,7 @@
 ### Service health probes for ChatterFix
 
 Owner: data engineering. Contract: `SPEC.md` of the project (sections 3, 6, 9); the work lives in
-`include/investor_metrics/health/probes.py`.
+`include/investor_metrics/health/` (`tasks.py` the task bodies, `probe.py`, `incidents.py`).
 
 Every 5 minutes (UTC grid; no catchup, one run at a time, a run times out after 4 minutes):
 
@@ -31,7 +31,7 @@ from airflow.sdk import dag, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from include.investor_metrics import contract
-from include.investor_metrics.health import probes
+from include.investor_metrics.health import tasks as health
 from include.investor_metrics.retry_rules import BAD_INPUT_FAILS_AT_ONCE
 
 OWNER = os.getenv("INVESTOR_METRICS_OWNER", "data-engineering")
@@ -56,11 +56,11 @@ OWNER = os.getenv("INVESTOR_METRICS_OWNER", "data-engineering")
 def service_health_probe():
     @task
     def probe_services() -> dict:
-        return probes.run_probe_round(get_current_context())
+        return health.run_probe_round(get_current_context())
 
     @task
     def handle_incidents(probed: dict) -> dict:
-        return probes.run_incident_handling(get_current_context(), probed)
+        return health.run_incident_handling(get_current_context(), probed)
 
     handle_incidents(probe_services())
 

@@ -1,6 +1,6 @@
 """What a task body reads from its Airflow context beyond the period: the link to its DAG run in the
 Airflow UI. Shared by the weekly tasks (``include.investor_metrics.weekly.tasks``) and the probe
-tasks (``include.investor_metrics.health.probes``)."""
+tasks (``include.investor_metrics.health.tasks``)."""
 
 from __future__ import annotations
 

@@ -86,9 +86,9 @@ def _configured_services() -> list[str] | None:
     """The services the weekly report counts: the same list the probe DAG probes (the Airflow
     Variable ``health_check_services`` when set, else ``HEALTH_CHECK_SERVICES``); None = every
     service with checks in the period."""
-    from include.investor_metrics.health import probes
+    from include.investor_metrics.health import probe
 
-    return list(probes.load_services()) or None
+    return list(probe.load_services()) or None
 
 
 BUSINESS_TABLES = ("customers", "subscriptions", "leads", "nps_responses", "usage_events")
