@@ -7,7 +7,7 @@ Every Sunday 09:00 in `INVESTOR_TIMEZONE` (cron overridable with `INVESTOR_METRI
 DAG reports on the week that ends at that moment, **[end − 7 calendar days, end)**:
 
 1. `extract_business_data`, `extract_ai_metrics`, `extract_health_checks` (in parallel) run the
-   aggregate queries of `include/investor_metrics/sql/extract_*.sql` in PostgreSQL and stage per-customer /
+   aggregate queries of `include/investor_metrics/sql/extract/*.sql` in PostgreSQL and stage per-customer /
    per-provider / per-service frames as Parquet under a run-scoped folder;
 2. `validate_data` checks every source rule with Great Expectations, inside PostgreSQL; a failure
    stops the run here and names table, column, rule and bad-row count (Data Docs in

@@ -20,7 +20,8 @@ SQL_DIR = Path(__file__).resolve().parent / "sql"
 
 
 def read_sql(name: str) -> str:
-    """The text of ``include/investor_metrics/sql/<name>``."""
+    """The text of ``include/investor_metrics/sql/<name>``, ``name`` a path of a concern's folder:
+    ``read_sql("alerts/upsert.sql")``."""
     return (SQL_DIR / name).read_text()
 
 
@@ -40,7 +41,7 @@ def connect(settings: PostgresSettings, **kwargs):
 def apply_source_schema(conn) -> None:
     """Create the ChatterFix source tables (demo and tests; production already has them)."""
     with conn.cursor() as cur:
-        cur.execute(read_sql("source_schema.sql"))
+        cur.execute(read_sql("schema/source.sql"))
     conn.commit()
 
 
@@ -49,7 +50,7 @@ def apply_metrics_schema(conn) -> None:
     with conn.cursor() as cur:
         # Parallel backfill runs may all try this at once; DDL under one advisory lock.
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('investor_metrics.schema'))")
-        cur.execute(read_sql("metrics_schema.sql"))
+        cur.execute(read_sql("schema/metrics.sql"))
     conn.commit()
 
 

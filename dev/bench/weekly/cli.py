@@ -24,7 +24,7 @@ What it does, in order:
 3. The period: the last complete week of the data, [end − 7 days, end), run as a manual run with
    ``period_end`` = end, ``INVESTOR_TIMEZONE`` = UTC, no health-check services configured.
 4. **Data floor**: the SQL the run reads its data with, run directly with psycopg2, results fetched:
-   the extract files (``include/investor_metrics/sql/extract_*.sql``) with the extract step's bind
+   the extract files (``include/investor_metrics/sql/extract/*.sql``) with the extract step's bind
    values, and the alert step's churn history of the 8 prior weeks; one warm-up round, then the
    median of ``--floor-rounds``. The validation's SQL is isolated the same way: every statement GX
    sends in the ``validate_data`` step is captured (SQLAlchemy cursor events, the exact text

@@ -43,22 +43,22 @@ def extract_queries(period, tasks) -> list[tuple[str, str, str, dict]]:
         ]
         span = Period(start=min(weekly_period(e, period.tz).start for e in ends), end=max(ends), tz=period.tz)
         history = [
-            (ALERTS_TASK, "alerts_stored_weeks", "alerts_previous_churned.sql", {"period_ends": ends}),
-            (ALERTS_TASK, "alerts_prior_subscriptions", "extract_subscriptions.sql", period_bounds(span)),
+            (ALERTS_TASK, "alerts_stored_weeks", "alerts/previous_churned.sql", {"period_ends": ends}),
+            (ALERTS_TASK, "alerts_prior_subscriptions", "extract/subscriptions.sql", period_bounds(span)),
         ]
     return [
-        ("extract_business_data", "subscriptions", "extract_subscriptions.sql", bounds),
+        ("extract_business_data", "subscriptions", "extract/subscriptions.sql", bounds),
         (
             "extract_business_data",
             "customer_history",
-            "extract_customer_history.sql",
+            "extract/customer_history.sql",
             {"start": bounds["start"], "customer_ids": None},
         ),
-        ("extract_business_data", "usage", "extract_usage.sql", bounds),
-        ("extract_business_data", "nps", "extract_nps.sql", bounds),
-        ("extract_business_data", "leads", "extract_leads.sql", bounds),
-        ("extract_ai_metrics", "ai_metrics", "extract_ai_metrics.sql", bounds),
-        ("extract_health_checks", "health_checks", "extract_health_checks.sql", {**bounds, "services": []}),
+        ("extract_business_data", "usage", "extract/usage.sql", bounds),
+        ("extract_business_data", "nps", "extract/nps.sql", bounds),
+        ("extract_business_data", "leads", "extract/leads.sql", bounds),
+        ("extract_ai_metrics", "ai_metrics", "extract/ai_metrics.sql", bounds),
+        ("extract_health_checks", "health_checks", "extract/health_checks.sql", {**bounds, "services": []}),
         *history,
     ]
 

@@ -122,7 +122,7 @@ def report(figures: dict) -> str:
         "  no-op s: the same-shape DAG whose tasks do nothing. The first task a dag.test() process runs "
         "(one of the",
         "  extracts, any) carries the in-process Execution API's start-up: compare the 3 extracts' sum.",
-        "  PG floor s: the task's SQL run directly with psycopg2 (execute + fetch all): the extract_*.sql "
+        "  PG floor s: the task's SQL run directly with psycopg2 (execute + fetch all): the extract/*.sql "
         "files, and",
         "  for evaluate_alerts the 8 prior weeks' subscriptions; * validate_data: the SQL GX sent, replayed "
         "directly",

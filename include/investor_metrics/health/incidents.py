@@ -115,15 +115,15 @@ def evaluate_incident(conn, service: str, checked_at: datetime, *, run_id: str |
     new = None
     try:
         with conn.cursor() as cur:
-            cur.execute(read_sql("probe_incident_lock.sql"), params)
-            cur.execute(read_sql("probe_resolve_incidents.sql"), params)
+            cur.execute(read_sql("health/incident_lock.sql"), params)
+            cur.execute(read_sql("health/resolve_incidents.sql"), params)
             resolved = [alert_store.alert_record(row) for row in _rows(cur)]
-            cur.execute(read_sql("probe_failure_streak.sql"), params)
+            cur.execute(read_sql("health/failure_streak.sql"), params)
             state = _rows(cur)[0]
             if state["streak_alert_at"] is not None:
                 candidate = incident_alert(service, state["streak_start"], state["streak_alert_at"],
                                            state["alert_error"], tz=tz)
-                cur.execute(read_sql("probe_incident_exists.sql"),
+                cur.execute(read_sql("health/incident_exists.sql"),
                             {**params, "dedup_key": candidate["dedup_key"]})
                 if not cur.fetchall():
                     new = candidate
@@ -248,7 +248,7 @@ def send_incident_emails(conn, service: str, *, run_id: str | None, recipients: 
     params = {"service": service, "rule": INCIDENT_RULE, "resolved_kind": KIND_INCIDENT_RESOLVED}
     try:
         with conn.cursor() as cur:
-            cur.execute(read_sql("probe_pending_emails.sql"), params)
+            cur.execute(read_sql("health/pending_emails.sql"), params)
             owed = _rows(cur)
         conn.commit()  # send_once wants a connection without a transaction of ours
     except Exception:

@@ -246,7 +246,7 @@ def record_checks(conn, checked_at: datetime, results: Iterable[ProbeResult]) ->
         return 0
     try:
         with conn.cursor() as cur:
-            cur.executemany(read_sql("probe_upsert_check.sql"), rows)
+            cur.executemany(read_sql("health/upsert_check.sql"), rows)
         conn.commit()
     except Exception:
         conn.rollback()

@@ -86,7 +86,7 @@ class SendLog:
     def transaction(self):
         try:
             with self.conn.cursor() as cur:
-                cur.execute(read_sql("send_log_settings.sql"), self.timeouts)
+                cur.execute(read_sql("send_log/settings.sql"), self.timeouts)
                 yield cur
             self.conn.commit()
         except BaseException as exc:
@@ -106,25 +106,25 @@ class SendLog:
 
     def insert(self, recipients: list[str], period_end) -> None:
         with self.transaction() as cur:
-            cur.execute(read_sql("send_log_claim.sql"),
+            cur.execute(read_sql("send_log/claim.sql"),
                         self._params(recipients=recipients, period_end=period_end))
 
     def claim(self, recipients: list[str]) -> tuple[dict[str, str], list[dict]]:
         """Lease every recipient not done and not leased by a live sender. Returns
         ({recipient: status before the claim}, rows leased by other live senders)."""
         with self.transaction() as cur:
-            cur.execute(read_sql("send_log_lock.sql"), self._params(recipients=recipients))
+            cur.execute(read_sql("send_log/lock.sql"), self._params(recipients=recipients))
             rows = _rows(cur)
             claimable = {r["recipient"]: r["status"] for r in rows
                          if r["status"] in OWED_STATUSES or (r["status"] == "sending" and r["lease_expired"])}
             busy = [r for r in rows if r["status"] == "sending" and not r["lease_expired"]]
             if claimable:
-                cur.execute(read_sql("send_log_lease.sql"), self._params(recipients=sorted(claimable)))
+                cur.execute(read_sql("send_log/lease.sql"), self._params(recipients=sorted(claimable)))
         return claimable, busy
 
     def renew(self) -> set[str]:
         with self.transaction() as cur:
-            cur.execute(read_sql("send_log_renew.sql"), self._params())
+            cur.execute(read_sql("send_log/renew.sql"), self._params())
             return {row["recipient"] for row in _rows(cur)}
 
     def record(self, outcome: Outcome, *, subject=None, message_id=None, run_id=None, status=None,
@@ -132,7 +132,7 @@ class SendLog:
         """Record one recipient's outcome; when this completes the e-mail (every recipient sent or
         refused, one at least sent), run ``on_complete(conn)`` in the same transaction."""
         with self.transaction() as cur:
-            cur.execute(read_sql("send_log_record.sql"), self._params(
+            cur.execute(read_sql("send_log/record.sql"), self._params(
                 recipient=outcome.recipient, status=status or outcome.status,
                 new_unknown=(status or outcome.status) == "unknown" and status is None,
                 smtp_code=outcome.code, error=None if outcome.status == "sent" else outcome.detail[:2000],
@@ -144,7 +144,7 @@ class SendLog:
         return recorded
 
     def _complete(self, cur, recipients: list[str]) -> bool:
-        cur.execute(read_sql("send_log_progress.sql"), self._params(recipients=recipients))
+        cur.execute(read_sql("send_log/progress.sql"), self._params(recipients=recipients))
         row = cur.fetchone()
         total, final, sent = (row["total"], row["final"], row["sent"]) if isinstance(row, Mapping) else row
         return total == len(recipients) and final == total and sent > 0
@@ -191,7 +191,7 @@ def send_status(metrics_conn, kind: str, key: str) -> dict | None:
     one at least sent; else the first owed status of pending, sending, unknown, deferred, refused),
     ``sent_to`` (recipients delivered), ``rows`` ({recipient: row}); None when nothing is recorded."""
     with metrics_conn.cursor() as cur:
-        cur.execute(read_sql("send_log_status.sql"), {"kind": kind, "send_key": key})
+        cur.execute(read_sql("send_log/status.sql"), {"kind": kind, "send_key": key})
         rows = _rows(cur)
     try:
         metrics_conn.commit()
@@ -213,7 +213,7 @@ def owed(metrics_conn, kind: str, *, since, until) -> list[tuple[str, object]]:
     """(send key, period end) of the e-mails of ``kind`` still owed for weekly periods ending in
     (since, until] (see ``include/investor_metrics/sql/send_log_owed.sql``), oldest first."""
     with metrics_conn.cursor() as cur:
-        cur.execute(read_sql("send_log_owed.sql"), {"kind": kind, "since": since, "until": until})
+        cur.execute(read_sql("send_log/owed.sql"), {"kind": kind, "since": since, "until": until})
         rows = [(r["send_key"], r["period_end"]) for r in _rows(cur)]
     metrics_conn.commit()
     return rows
@@ -222,7 +222,7 @@ def owed(metrics_conn, kind: str, *, since, until) -> list[tuple[str, object]]:
 def owed_alerts(metrics_conn, *, since, until) -> list[dict]:
     """The critical/high weekly alerts (records) whose e-mail is still owed, periods in (since, until]."""
     with metrics_conn.cursor() as cur:
-        cur.execute(read_sql("send_log_owed_alerts.sql"),
+        cur.execute(read_sql("send_log/owed_alerts.sql"),
                     {"kind": KIND_ALERT, "since": since, "until": until})
         rows = [alert_record(r) for r in _rows(cur)]
     metrics_conn.commit()
@@ -233,7 +233,7 @@ def unreported_problems(metrics_conn, kind: str, key: str) -> list[dict]:
     """The send-log rows of (kind, key) with a refused recipient or an unknown outcome not yet
     reported to the data team (``include/investor_metrics/sql/send_log_unreported.sql``)."""
     with metrics_conn.cursor() as cur:
-        cur.execute(read_sql("send_log_unreported.sql"), {"kind": kind, "send_key": key})
+        cur.execute(read_sql("send_log/unreported.sql"), {"kind": kind, "send_key": key})
         problems = _rows(cur)
     metrics_conn.commit()
     return problems
@@ -246,7 +246,7 @@ def marks_reported(kind: str, key: str, problems: list[dict]):
     def mark_reported(conn):
         with conn.cursor() as cur:
             for p in problems:
-                cur.execute(read_sql("send_log_mark_reported.sql"), {
+                cur.execute(read_sql("send_log/mark_reported.sql"), {
                     "kind": kind, "send_key": key, "recipient": p["recipient"],
                     "refused": p["status"] == "refused", "unknown_outcomes": p["unknown_outcomes"]})
 

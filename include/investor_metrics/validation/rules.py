@@ -168,7 +168,7 @@ def _after(table: str, later: str, earlier: str, rule: str, *, or_equal: bool) -
 
 def _customer_exists(windows: Mapping[str, Any]) -> list[Check]:
     # A SQL expectation takes no row condition: the window is in its query.
-    query = asset_query("validate_subscription_customers.sql", windows)
+    query = asset_query("validation/subscription_customers.sql", windows)
     return [
         Check(
             "subscriptions",

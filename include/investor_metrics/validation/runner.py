@@ -234,7 +234,7 @@ def plan_assets(
                              row_condition=_window_condition(table, windows), screening=screening))
     if health_present:
         assets.append(_Asset("service_health_checks", [health_checks_in_period()],
-                             query=asset_query("validate_health_checks.sql", windows), on_metrics_db=True,
+                             query=asset_query("validation/health_checks.sql", windows), on_metrics_db=True,
                              result_format=None))
         coverage_params = {
             **windows,
@@ -244,7 +244,7 @@ def plan_assets(
         }
         assets.append(_Asset(
             "service_health_coverage", [coverage_check()],
-            query=asset_query("validate_health_coverage.sql", coverage_params),
+            query=asset_query("validation/health_coverage.sql", coverage_params),
             on_metrics_db=True,
             # one row per service: COMPLETE lists the services that fall short, by name
             result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["service"]},

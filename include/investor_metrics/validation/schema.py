@@ -55,7 +55,7 @@ def existing_tables(url: str, names: Sequence[str]) -> set[str]:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(sa.text(read_sql("validate_existing_tables.sql")), {"names": list(names)})
+            rows = conn.execute(sa.text(read_sql("validation/existing_tables.sql")), {"names": list(names)})
             return {row[0] for row in rows}
     finally:
         engine.dispose()
@@ -69,7 +69,7 @@ def _source_columns(url: str, tables: Sequence[str]) -> dict[str, dict[str, str]
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
-            for table, column, data_type in conn.execute(sa.text(read_sql("validate_source_columns.sql")),
+            for table, column, data_type in conn.execute(sa.text(read_sql("validation/source_columns.sql")),
                                                          {"names": list(tables)}):
                 found[table][column] = data_type
     finally:

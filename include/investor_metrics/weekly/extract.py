@@ -4,7 +4,7 @@ What leaves the database is at most one row per customer / provider / service / 
 never raw events; only the (small) subscriptions table is extracted as rows, and only the rows a
 period's metrics can see. Each function takes a DB-API connection (a psycopg2 connection, or
 anything with ``.cursor()``, e.g. ``PostgresHook.get_conn()``) and a ``period.Period``, runs a query
-from ``include/investor_metrics/sql/extract_*.sql`` with named bind parameters, and returns
+from ``include/investor_metrics/sql/extract/*.sql`` with named bind parameters, and returns
 DataFrames whose columns and dtypes are fixed even when there are no rows.
 
 Every window is half-open [a, b) and every offset is a calendar offset in the period's time zone
@@ -115,33 +115,33 @@ def period_bounds(period: Period) -> dict[str, datetime]:
 def extract_business_data(conn, period: Period) -> dict[str, pd.DataFrame]:
     """Subscriptions (rows) and per-customer / per-source aggregates of usage, NPS and leads."""
     bounds = period_bounds(period)
-    subscriptions = run_query(conn, "extract_subscriptions.sql", bounds, SUBSCRIPTIONS_COLUMNS)
+    subscriptions = run_query(conn, "extract/subscriptions.sql", bounds, SUBSCRIPTIONS_COLUMNS)
     customer_ids = sorted({int(c) for c in subscriptions["customer_id"].dropna().unique()})
     history = run_query(
         conn,
-        "extract_customer_history.sql",
+        "extract/customer_history.sql",
         {"start": bounds["start"], "customer_ids": customer_ids},
         CUSTOMER_HISTORY_COLUMNS,
     )
     return {
         "subscriptions": subscriptions,
         "customer_history": history,
-        "usage": run_query(conn, "extract_usage.sql", bounds, USAGE_COLUMNS),
-        "nps": run_query(conn, "extract_nps.sql", bounds, NPS_COLUMNS),
-        "leads": run_query(conn, "extract_leads.sql", bounds, LEADS_COLUMNS),
+        "usage": run_query(conn, "extract/usage.sql", bounds, USAGE_COLUMNS),
+        "nps": run_query(conn, "extract/nps.sql", bounds, NPS_COLUMNS),
+        "leads": run_query(conn, "extract/leads.sql", bounds, LEADS_COLUMNS),
     }
 
 
 def extract_ai_metrics(conn, period: Period) -> pd.DataFrame:
     """Per-provider and total figures of the AI requests in the period."""
-    return run_query(conn, "extract_ai_metrics.sql", period_bounds(period), AI_METRICS_COLUMNS)
+    return run_query(conn, "extract/ai_metrics.sql", period_bounds(period), AI_METRICS_COLUMNS)
 
 
 def extract_health_checks(conn, period: Period, services: list[str] | None = None) -> pd.DataFrame:
     """Per-service and total figures of the health checks in the period (``services``: only
     those, when given and not empty)."""
     params = {**period_bounds(period), "services": list(services or [])}
-    return run_query(conn, "extract_health_checks.sql", params, HEALTH_CHECKS_COLUMNS)
+    return run_query(conn, "extract/health_checks.sql", params, HEALTH_CHECKS_COLUMNS)
 
 
 def run_query(conn, sql_file: str, params: Mapping, columns: Mapping[str, str]) -> pd.DataFrame:

@@ -31,7 +31,7 @@ def upsert_snapshot(cur, snapshot: dict, *, period_start: datetime, period_end: 
     """UPSERT the row of ``snapshot``'s (series, period end); the caller commits."""
     period_type = snapshot["period"]["type"]
     cur.execute(
-        read_sql("store_upsert_snapshot.sql"),
+        read_sql("snapshots/upsert_snapshot.sql"),
         {
             "series": series_of(period_type),
             "period_end": period_end,
@@ -117,7 +117,7 @@ def publish(conn, snapshot: dict, *, period_start: datetime, period_end: datetim
 def latest_snapshot(conn) -> dict | None:
     """The snapshot with the greatest period end of either series (a tie: the weekly one)."""
     with conn.cursor() as cur:
-        cur.execute(read_sql("store_latest_snapshot.sql"))
+        cur.execute(read_sql("snapshots/latest_snapshot.sql"))
         row = cur.fetchone()
     return row[0] if row else None
 
@@ -151,7 +151,7 @@ def history(conn, limit: int, *, before: datetime | None = None, until: datetime
     period ``types``."""
     with conn.cursor() as cur:
         cur.execute(
-            read_sql("store_history.sql"),
+            read_sql("snapshots/history.sql"),
             {"series": checked_series(series), "before": before, "until": until,
              "types": list(types) if types else None, "limit": limit},
         )

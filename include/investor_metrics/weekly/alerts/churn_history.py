@@ -31,7 +31,7 @@ def previous_churned_customers(
     ends = [calendar_offset(period.end, tz, days=7 * k) for k in range(weeks, 0, -1)]
     periods = {end: weekly_period(end, period.tz) for end in ends}
     with metrics_conn.cursor() as cur:
-        cur.execute(read_sql("alerts_previous_churned.sql"), {"period_ends": ends})
+        cur.execute(read_sql("alerts/previous_churned.sql"), {"period_ends": ends})
         stored = {to_utc(row["period_end"]): row for row in rows(cur)}
     churned: dict[datetime, int] = {}
     for end, week in periods.items():
@@ -44,7 +44,7 @@ def previous_churned_customers(
         # weeks can see, and churned customers only look at subscriptions.
         span = Period(start=min(periods[e].start for e in missing), end=max(missing), tz=period.tz)
         subscriptions = extract.run_query(
-            source_conn, "extract_subscriptions.sql", extract.period_bounds(span),
+            source_conn, "extract/subscriptions.sql", extract.period_bounds(span),
             extract.SUBSCRIPTIONS_COLUMNS,
         )
         for end in missing:

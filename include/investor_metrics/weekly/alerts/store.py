@@ -101,7 +101,7 @@ def store_period_alerts(cur, alerts: Iterable[Mapping], *, run_id: str | None,
         firing = {_key_of(a, series) for a in alerts}
         stale = sorted(key for key in (dedup_key(rule, period_iso, series) for rule in WEEKLY_RULES)
                        if key not in firing)
-        cur.execute(read_sql("alerts_supersede_stale.sql"), {"dedup_keys": stale})
+        cur.execute(read_sql("alerts/supersede_stale.sql"), {"dedup_keys": stale})
         (outcome,) = rows(cur)
         if outcome["superseded"] or outcome["deleted"]:
             log.info("period ending %s (%s): %d alert(s) no longer fire: %d e-mailed, kept as superseded; "
@@ -111,7 +111,7 @@ def store_period_alerts(cur, alerts: Iterable[Mapping], *, run_id: str | None,
     # Same order in every run: two runs upserting the same keys cannot deadlock.
     for alert in sorted(alerts, key=lambda a: _key_of(a, series)):
         key = _key_of(alert, series)
-        cur.execute(read_sql("alerts_upsert.sql"), {
+        cur.execute(read_sql("alerts/upsert.sql"), {
             "id": alert.get("id") or alert_id(key),
             "dedup_key": key,
             "rule": alert["rule"],
@@ -163,7 +163,7 @@ def _select(conn, *, period_end=None, severity=None, since=None, limit=None, ser
     params = {"period_end": _instant(period_end), "severity": severity, "since": _instant(since),
               "limit": limit, "series": series, "current_only": current_only}
     with conn.cursor() as cur:
-        cur.execute(read_sql("alerts_select.sql"), params)
+        cur.execute(read_sql("alerts/select.sql"), params)
         return [alert_record(row) for row in rows(cur)]
 
 
@@ -189,7 +189,7 @@ def mark_notified(conn, alert_ids: Iterable[str], *, commit: bool = True) -> lis
     ids = sorted(set(alert_ids))
     try:
         with conn.cursor() as cur:
-            cur.execute(read_sql("alerts_mark_notified.sql"), {"ids": ids})
+            cur.execute(read_sql("alerts/mark_notified.sql"), {"ids": ids})
             changed = [row["id"] for row in rows(cur)]
         if commit:
             conn.commit()

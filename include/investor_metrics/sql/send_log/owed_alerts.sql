@@ -1,5 +1,5 @@
 -- The critical/high alerts of weekly periods ending in (since, until] whose e-mail is still owed
--- (see send_log_owed.sql). Probe incidents (service set) are the probe DAG's, on-demand alerts their run's.
+-- (see send_log/owed.sql). Probe incidents (service set) are the probe DAG's, on-demand alerts their run's.
 SELECT alert.*
 FROM investor_metrics.alerts AS alert
 WHERE alert.id IN (
