@@ -47,7 +47,8 @@ def layer_of(module: str) -> str | None:
         return BASE
     if top in DOMAIN_PACKAGES:
         return ENTRY if len(parts) > 1 and (last == "tasks" or last.endswith("_tasks")) else DOMAIN
-    raise AssertionError(f"{module}: not placed in a layer; add it to BASE_MODULES or DOMAIN_PACKAGES of {__file__}")
+    raise AssertionError(
+        f"{module}: not placed in a layer; add it to BASE_MODULES or DOMAIN_PACKAGES of {__file__}")
 
 
 def layer_violations(graph: dict[str, set[str]]) -> list[str]:

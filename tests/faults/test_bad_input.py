@@ -59,7 +59,8 @@ ROW_CLASSES = [
 SCHEMA_CLASSES = [
     ("timestamp instead of timestamptz",
      "ALTER TABLE ai_requests ALTER COLUMN requested_at TYPE timestamp USING requested_at AT TIME ZONE 'UTC'",
-     "ai_requests.requested_at: column type is timestamp without time zone, expected timestamp with time zone"),
+     "ai_requests.requested_at: column type is timestamp without time zone, "
+     "expected timestamp with time zone"),
     ("money not an integer",
      "ALTER TABLE subscriptions ALTER COLUMN amount_cents TYPE numeric",
      "subscriptions.amount_cents: column type is numeric, expected an integer type"),

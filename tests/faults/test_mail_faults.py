@@ -114,7 +114,8 @@ class Server:
         return counted
 
     def reports(self) -> list:
-        return [m for m in self.messages() if str(m["X-ChatterFix-Send-Key"]).startswith(KIND_DELIVERY_REPORT + ":")]
+        return [m for m in self.messages()
+                if str(m["X-ChatterFix-Send-Key"]).startswith(KIND_DELIVERY_REPORT + ":")]
 
 
 @pytest.fixture()
@@ -170,11 +171,13 @@ def test_a_temporarily_refused_recipient_gets_it_on_the_retry_and_the_others_onc
 
 
 # --------------------------------------------------------------------------- (b) 5xx for one of three
-def test_a_permanently_refused_recipient_is_reported_and_does_not_block_the_others(server, metrics_conn, caplog):
+def test_a_permanently_refused_recipient_is_reported_and_does_not_block_the_others(
+        server, metrics_conn, caplog):
     server.handler.rcpt[CY] = "550 5.1.1 no such user"
     assert send_alert(metrics_conn) is True  # the task succeeds, with a warning
     assert "permanently refused" in caplog.text and CY in caplog.text
-    assert send_alert(metrics_conn, run_id="try-2") is False  # no loop: nothing retried, nothing reported again
+    # no loop: nothing retried, nothing reported again
+    assert send_alert(metrics_conn, run_id="try-2") is False
     investor_copies = Counter({k: v for k, v in server.copies().items() if k[0] == "alert:a1"})
     assert investor_copies == Counter({("alert:a1", ANN): 1, ("alert:a1", BOB): 1})
     [report] = server.reports()
@@ -182,13 +185,15 @@ def test_a_permanently_refused_recipient_is_reported_and_does_not_block_the_othe
     text = report.get_body(("plain",)).get_content()
     assert CY in text and "550" in text and "permanently refused" in text and ANN not in text
     state = rows(metrics_conn)
-    assert (state[CY]["status"], state[CY]["smtp_code"], state[CY]["refusal_reported"]) == ("refused", 550, True)
+    assert (state[CY]["status"], state[CY]["smtp_code"],
+            state[CY]["refusal_reported"]) == ("refused", 550, True)
     assert send_log.send_status(metrics_conn, KIND_ALERT, "a1")["status"] == "sent"  # done: nothing owed
 
 
 # --------------------------------------------------------------------------- (c, d) unknown outcomes
 @pytest.mark.parametrize("fault", ["late", "drop"])
-def test_an_unknown_outcome_is_recorded_resent_with_the_same_message_id_and_reported(fault, server, metrics_conn):
+def test_an_unknown_outcome_is_recorded_resent_with_the_same_message_id_and_reported(
+        fault, server, metrics_conn):
     server.handler.data_faults = [fault]  # the first DATA (ann's copy) is stored, its reply never arrives
     started = time.monotonic()
     with pytest.raises(send_log.EmailDeliveryError, match="outcome unknown"):
@@ -211,7 +216,8 @@ def test_an_unknown_outcome_is_recorded_resent_with_the_same_message_id_and_repo
     assert ann_ids == {message_id(KIND_ALERT, "a1", SENDER, ANN)}  # the copy is a duplicate by id
     state = rows(metrics_conn)
     assert {r: v["status"] for r, v in state.items()} == {r: "sent" for r in RECIPIENTS}
-    assert (state[ANN]["unknown_outcomes"], state[ANN]["unknown_reported"], state[ANN]["attempts"]) == (1, 1, 2)
+    assert (state[ANN]["unknown_outcomes"], state[ANN]["unknown_reported"],
+            state[ANN]["attempts"]) == (1, 1, 2)
     assert len(server.reports()) == 1  # told once per unknown outcome
 
 
@@ -244,7 +250,8 @@ def test_a_sender_killed_mid_send_leaves_a_lease_the_retry_takes_over_within_its
             proc.kill()
     server.handler.release.set()
     state = rows(metrics_conn)
-    assert {v["status"] for v in state.values()} == {"sending"} and {v["lease_owner"] for v in state.values()} != {None}
+    assert ({v["status"] for v in state.values()} == {"sending"}
+            and {v["lease_owner"] for v in state.values()} != {None})
 
     started = time.monotonic()
     assert send_alert(metrics_conn, run_id="retry") is True
@@ -260,7 +267,8 @@ def test_a_sender_killed_mid_send_leaves_a_lease_the_retry_takes_over_within_its
 # --------------------------------------------------------------------------- (f) a stuck lock holder
 def test_a_stuck_session_holding_the_row_fails_the_send_clearly_then_the_retry_proceeds(
         server, metrics_conn, metrics_db):
-    send_alert_rows = send_log.SendLog(metrics_conn, KIND_ALERT, "a1", owner="setup", lease_seconds=2, lock_timeout=1)
+    send_alert_rows = send_log.SendLog(metrics_conn, KIND_ALERT, "a1", owner="setup", lease_seconds=2,
+                                       lock_timeout=1)
     send_alert_rows.insert(RECIPIENTS, PERIOD_END)
     stuck = connect(metrics_db)
     with stuck.cursor() as cur:  # a backend that locked the rows and never finishes its transaction
@@ -284,13 +292,15 @@ def test_a_stuck_session_holding_the_row_fails_the_send_clearly_then_the_retry_p
     assert {v["status"] for v in rows(metrics_conn).values()} == {"sent"}
 
 
-def test_a_live_lease_is_waited_for_then_a_clear_error_when_it_outlasts_the_bound(server, metrics_conn):
-    log = send_log.SendLog(metrics_conn, KIND_ALERT, "a1", owner="other-worker|host|pid 1", lease_seconds=3600,
-                           lock_timeout=1)
+def test_a_live_lease_is_waited_for_then_a_clear_error_when_it_outlasts_the_bound(
+        server, metrics_conn):
+    log = send_log.SendLog(metrics_conn, KIND_ALERT, "a1", owner="other-worker|host|pid 1",
+                           lease_seconds=3600, lock_timeout=1)
     log.insert(RECIPIENTS, PERIOD_END)
     log.claim(RECIPIENTS)  # another worker holds a long lease (a misconfigured one, or a hung SMTP)
     started = time.monotonic()
-    with pytest.raises(send_log.EmailDeliveryError, match=r"another sender still holds the send-log lease .*other-worker"):
+    with pytest.raises(send_log.EmailDeliveryError,
+                       match=r"another sender still holds the send-log lease .*other-worker"):
         send_alert(metrics_conn)
     assert 2 * LEASE_SECONDS - 0.5 < time.monotonic() - started < 2 * LEASE_SECONDS + 5
     assert server.copies() == Counter()
@@ -376,7 +386,8 @@ def test_an_outage_longer_than_the_retries_is_made_good_by_the_next_run_once(ser
         expected[(f"alert:{urgent['id']}", r)] = 1
     assert server.copies() == expected
     assert notified(metrics_conn)[urgent["id"]] is True
-    assert send_log.owed(metrics_conn, KIND_WEEKLY_SUMMARY, since=week1 - timedelta(days=1), until=week2) == []
+    assert send_log.owed(metrics_conn, KIND_WEEKLY_SUMMARY, since=week1 - timedelta(days=1),
+                         until=week2) == []
     assert send_log.owed_alerts(metrics_conn, since=week1 - timedelta(days=1), until=week2) == []
 
 
@@ -421,7 +432,8 @@ def test_notified_equals_the_send_log_after_a_mid_loop_failure_and_the_retry(ser
     def consistent():
         flags = notified(metrics_conn)
         for alert in (first, second):
-            assert flags[alert["id"]] == (send_log.send_status(metrics_conn, KIND_ALERT, alert["id"])["status"] == "sent")
+            assert flags[alert["id"]] == (
+                send_log.send_status(metrics_conn, KIND_ALERT, alert["id"])["status"] == "sent")
         published = {a["id"]: a["notified"] for a in alert_store.all_alerts(metrics_conn)}
         assert published == flags
         return flags
@@ -433,7 +445,8 @@ def test_notified_equals_the_send_log_after_a_mid_loop_failure_and_the_retry(ser
     server.handler.reject_key = None
     email_tasks.send_alert_notifications(context(PERIOD_END, try_number=2))  # the retry
     assert consistent() == {first["id"]: True, second["id"]: True}
-    assert server.copies() == Counter({(f"alert:{a['id']}", r): 1 for a in (first, second) for r in RECIPIENTS})
+    assert server.copies() == Counter(
+        {(f"alert:{a['id']}", r): 1 for a in (first, second) for r in RECIPIENTS})
 
 
 def test_an_on_demand_report_has_its_own_key_and_never_stands_in_for_the_week(server, metrics_conn):
@@ -442,7 +455,8 @@ def test_an_on_demand_report_has_its_own_key_and_never_stands_in_for_the_week(se
     publish(metrics_conn, PERIOD_END, period_type="on_demand")
     publish(metrics_conn, PERIOD_END)  # the scheduled week of the same end
     assert email_tasks.send_weekly_summary(context(PERIOD_END, run_type="manual", send_email=True)) is True
-    assert email_tasks.send_weekly_summary(context(PERIOD_END)) is True  # the week's own summary still goes out
+    # the week's own summary still goes out
+    assert email_tasks.send_weekly_summary(context(PERIOD_END)) is True
     copies = server.copies()
     for r in RECIPIENTS:
         assert copies[(summary_header(PERIOD_END, "on_demand|"), r)] == 1
@@ -458,6 +472,7 @@ def test_a_cleared_validation_run_that_fails_again_alerts_the_data_team_again(se
         ctx = context(PERIOD_END, try_number=try_number)
         ctx["exception"] = RuntimeError("customers.name: expect_column_values_to_not_be_null: 2 bad rows")
         email_tasks.notify_data_team_of_failure(ctx)
-    failures = [m for m in server.messages() if str(m["X-ChatterFix-Send-Key"]).startswith("data_quality_failure:")]
+    failures = [m for m in server.messages()
+                if str(m["X-ChatterFix-Send-Key"]).startswith("data_quality_failure:")]
     assert sorted(str(m["X-ChatterFix-Send-Key"]) for m in failures) == [
         f"data_quality_failure:2026-11-22T09:00:00Z|scheduled__2026-11-22T09:00:00Z|try {n}" for n in (1, 2)]

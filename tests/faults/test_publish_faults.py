@@ -1,9 +1,9 @@
 """Publication under faults (SPEC 2, 6, 7; issue 13 points 4, 7, 9, 14): the task bodies of
-``include/investor_metrics/weekly/tasks.py`` (evaluate_alerts, archive_snapshot) driven with a hand-made context against
-a real PostgreSQL, faults injected for real — a backend terminated with ``pg_terminate_backend``, a
-process killed with SIGKILL while it waits on the real publish lock, runs cleared and rerun, two
-runs of one period interleaved. Each test asserts the end state: the archive files equal the
-store's committed rows, no alert lost, the latest pointer right.
+``include/investor_metrics/weekly/tasks.py`` (evaluate_alerts, archive_snapshot) driven with a hand-made
+context against a real PostgreSQL, faults injected for real — a backend terminated with
+``pg_terminate_backend``, a process killed with SIGKILL while it waits on the real publish lock, runs
+cleared and rerun, two runs of one period interleaved. Each test asserts the end state: the archive
+files equal the store's committed rows, no alert lost, the latest pointer right.
 
 Run as a script (``python tests/faults/test_publish_faults.py archive <json>``) it is the worker
 process of the SIGKILL test: one ``archive_snapshot`` call.
@@ -52,7 +52,8 @@ def make_context(run_id: str, run_type: str = "scheduled", end: datetime = END) 
     dag_run = _Obj(run_type=run_type, run_id=run_id, dag_id=DAG_ID,
                    data_interval_end=None if manual else end, run_after=end, logical_date=None)
     params = {"period_end": iso_utc(end), "send_email": False} if manual else {}
-    return {"dag_run": dag_run, "params": params, "run_id": run_id, "ti": _Obj(xcom_push=lambda *a, **k: None),
+    return {"dag_run": dag_run, "params": params, "run_id": run_id,
+            "ti": _Obj(xcom_push=lambda *a, **k: None),
             "task": _Obj(task_id="archive_snapshot", get_flat_relative_ids=lambda upstream=False: set())}
 
 
@@ -101,7 +102,8 @@ def evaluated(context: dict, snapshot: dict) -> str:
 def env(fresh_database, tmp_path, monkeypatch):
     settings = {"DB_HOST": fresh_database.host, "DB_PORT": str(fresh_database.port),
                 "DB_NAME": fresh_database.dbname, "DB_USER": fresh_database.user or "",
-                "INVESTOR_ARCHIVE_DIR": str(tmp_path / "archive"), "INVESTOR_STAGING_DIR": str(tmp_path / "staging"),
+                "INVESTOR_ARCHIVE_DIR": str(tmp_path / "archive"),
+                "INVESTOR_STAGING_DIR": str(tmp_path / "staging"),
                 "INVESTOR_TIMEZONE": "UTC"}
     for key, value in settings.items():
         monkeypatch.setenv(key, value)
@@ -123,7 +125,8 @@ def env(fresh_database, tmp_path, monkeypatch):
             conn.commit()
     finally:
         conn.close()
-    return type("Env", (), {"db": fresh_database, "archive": tmp_path / "archive", "staging": tmp_path / "staging"})
+    return type("Env", (), {"db": fresh_database, "archive": tmp_path / "archive",
+                            "staging": tmp_path / "staging"})
 
 
 def query(settings, sql: str, params=None) -> list[tuple]:
@@ -152,7 +155,8 @@ def assert_files_equal_store(env) -> None:
     try:
         for path in sorted(env.archive.rglob("metrics_2*.json")):
             series = "on_demand" if path.parent.name == "on_demand" else "weekly"
-            end = datetime.strptime(path.stem.removeprefix("metrics_"), "%Y-%m-%d_%H-%M-%S").replace(tzinfo=timezone.utc)
+            end = datetime.strptime(path.stem.removeprefix("metrics_"), "%Y-%m-%d_%H-%M-%S").replace(
+                tzinfo=timezone.utc)
             assert read_file(path) == store.snapshot_for(conn, end, series=series), path
         assert read_file(env.archive / archive.LATEST_NAME) == store.latest_snapshot(conn)
         assert read_file(env.archive / archive.ALERT_HISTORY_NAME)["alerts"] == alert_store.all_alerts(conn)
@@ -179,7 +183,8 @@ def stored(env, end=END, series="weekly") -> dict | None:
 def assert_alerts_are_the_snapshots(env, end=END, series="weekly") -> None:
     """The period's current alerts are exactly those of its stored (and published) snapshot."""
     snap = stored(env, end, series)
-    assert sorted(a["id"] for a in current_alerts(env, end, series)) == sorted(a["id"] for a in snap["alerts"])
+    assert sorted(a["id"] for a in current_alerts(env, end, series)) == sorted(
+        a["id"] for a in snap["alerts"])
 
 
 class PublishLockHolder:
@@ -358,7 +363,8 @@ def test_cleared_and_rerun_after_success_then_republished_from_the_store(env):
     files = archive_files(env.archive)
     rows_sql = ("SELECT series, period_end, period_type, snapshot::text, generated_at, run_id "
                 "FROM investor_metrics.snapshots ORDER BY series, period_end")
-    alerts_sql = "SELECT id, dedup_key, rule, run_id, notified, superseded_at FROM investor_metrics.alerts ORDER BY id"
+    alerts_sql = ("SELECT id, dedup_key, rule, run_id, notified, superseded_at "
+                  "FROM investor_metrics.alerts ORDER BY id")
     rows, alert_rows = query(env.db, rows_sql), query(env.db, alerts_sql)
     assert len(alert_rows) == 2
 
@@ -433,7 +439,8 @@ def test_a_rerun_that_no_longer_raises_an_emailed_alert_keeps_it_superseded(env)
     try:
         alert_store.mark_notified(conn, [by_rule["uptime_below_target"]["id"]])  # e-mailed, flag set
         with conn.cursor() as cur:  # e-mailed, the send log says so (the flag not yet set)
-            cur.execute("INSERT INTO investor_metrics.send_log (kind, send_key, recipient, status) VALUES ('alert', %s, 'ann@investors.example', 'sent')",
+            cur.execute("INSERT INTO investor_metrics.send_log (kind, send_key, recipient, status) "
+                        "VALUES ('alert', %s, 'ann@investors.example', 'sent')",
                         (by_rule["ai_accuracy_below_target"]["id"],))
         conn.commit()
     finally:
@@ -461,7 +468,8 @@ def test_a_rerun_that_no_longer_raises_an_emailed_alert_keeps_it_superseded(env)
     pipeline.archive_snapshot(again, evaluated(again, computed_snapshot(**BAD)))
     back = {a["rule"]: a for a in current_alerts(env)}
     assert back["uptime_below_target"]["id"] == by_rule["uptime_below_target"]["id"]
-    assert back["uptime_below_target"]["notified"] is True and "superseded_at" not in back["uptime_below_target"]
+    assert (back["uptime_below_target"]["notified"] is True
+            and "superseded_at" not in back["uptime_below_target"])
     assert_alerts_are_the_snapshots(env)
 
 
@@ -483,7 +491,8 @@ def test_an_on_demand_run_at_a_weeks_end_leaves_the_week_alone(env):
                          "WHERE series = 'weekly' AND period_end = %s", (END,)) == week_row
     assert current_alerts(env) == week_alerts
     assert {a["rule"] for a in current_alerts(env, series="on_demand")} == {"mrr_growth_below_target"}
-    assert read_file(env.archive / "on_demand" / archive.period_file_name(END))["period"]["type"] == "on_demand"
+    assert read_file(
+        env.archive / "on_demand" / archive.period_file_name(END))["period"]["type"] == "on_demand"
     # The same period end: metrics_snapshot.json stays the week (a tie goes to the weekly series).
     assert read_file(env.archive / archive.LATEST_NAME)["period"]["type"] == "weekly"
     assert_files_equal_store(env)

@@ -62,15 +62,18 @@ class Browser:
         self.proc = subprocess.Popen(
             [executable, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
              "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + 60
         while not port_file.exists() or len(port_file.read_text().splitlines()) < 2:
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                err = self.proc.stderr.read().decode(errors="replace")[-2000:] if self.proc.poll() is not None else ""
+                err = (self.proc.stderr.read().decode(errors="replace")[-2000:]
+                       if self.proc.poll() is not None else "")
                 self.close()
-                pytest.fail(f"Chromium ({executable}) did not start its DevTools endpoint: {err}", pytrace=False)
+                pytest.fail(f"Chromium ({executable}) did not start its DevTools endpoint: {err}",
+                            pytrace=False)
             time.sleep(0.1)
         port = int(port_file.read_text().splitlines()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:  # noqa: S310
@@ -188,7 +191,8 @@ def shown(value: float, fmt: str) -> str:
     decimals = {"money": 0, "count": 0, "pct1": 1, "pct2": 2, "num1": 1}[fmt]
     text = f"{abs(rounded(value, decimals)):,}"
     sign = "-" if value < 0 and rounded(value, decimals) != 0 else ""
-    return {"money": f"{sign}${text}", "pct1": f"{sign}{text}%", "pct2": f"{sign}{text}%"}.get(fmt, sign + text)
+    return {"money": f"{sign}${text}", "pct1": f"{sign}{text}%", "pct2": f"{sign}{text}%"}.get(
+        fmt, sign + text)
 
 
 KPIS = {  # key on the page → (path in the snapshot, format)

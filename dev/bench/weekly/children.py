@@ -112,7 +112,8 @@ def step_main(task: str, work: Path, profile: bool) -> int:
     function = getattr(pipeline, task, None) or getattr(email_tasks, task, None)
     if function is None:
         raise BenchError(
-            f"include.investor_metrics.weekly.tasks / email_tasks have no function {task}() for the DAG task {task}"
+            f"include.investor_metrics.weekly.tasks / email_tasks have no function {task}() "
+            f"for the DAG task {task}"
         )
     inputs = [json.loads((work / f"{t}.result.json").read_text())["value"] for t in shape[task]["args"]]
     pushed: dict = {}

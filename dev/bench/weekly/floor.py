@@ -25,8 +25,8 @@ def extract_queries(period, tasks) -> list[tuple[str, str, str, dict]]:
     DAG's order. The customer-history query's ids come from the subscriptions result (filled in
     when it runs). ``evaluate_alerts`` reads the churn of the 8 weeks before the period: stored
     snapshots, and for the weeks without one the subscriptions extract over their span (as
-    ``include.investor_metrics.weekly.alerts.churn_history.previous_churned_customers`` does; the bench database
-    stores none of them)."""
+    ``include.investor_metrics.weekly.alerts.churn_history.previous_churned_customers`` does; the bench
+    database stores none of them)."""
     from include.investor_metrics.weekly.extract import period_bounds
 
     bounds = period_bounds(period)

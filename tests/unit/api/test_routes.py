@@ -373,7 +373,8 @@ def test_a_collect_now_report_is_found_by_its_own_period_end(api, store_elsewher
         apply_metrics_schema(conn)
         store.publish(conn, snapshot, period_start=period.start, period_end=period.end,
                       run_id="manual__collect")
-        alert_store.upsert_alerts(conn, fired, run_id="manual__collect", period_end=period.end, series="on_demand")
+        alert_store.upsert_alerts(conn, fired, run_id="manual__collect", period_end=period.end,
+                                  series="on_demand")
         assert [a["rule"] for a in alert_store.alerts_for_period(conn, period.end, series="on_demand")] == [
             "uptime_below_target"], "send_alert_notifications would find the alert"
     finally:
