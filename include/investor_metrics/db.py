@@ -7,6 +7,7 @@ connection, when defined, wins over the seed's ``DB_*`` variables (SPEC section 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from include.investor_metrics.settings import (
@@ -17,6 +18,13 @@ from include.investor_metrics.settings import (
 )
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
+
+
+def dict_rows(cur) -> list[dict]:
+    """The cursor's remaining rows as dicts, whatever its row type (tuples, psycopg 3 dict rows)."""
+    names = [d[0] for d in cur.description]
+    return [dict(row) if isinstance(row, Mapping) else dict(zip(names, row, strict=True))
+            for row in cur.fetchall()]
 
 
 def read_sql(name: str) -> str:

@@ -207,6 +207,17 @@ def health_check_services(env: Mapping[str, str] | None = None) -> dict[str, str
     return parse_service_list(_env(env).get("HEALTH_CHECK_SERVICES"))
 
 
+def resolve_timezone(tz):
+    """``tz`` as a tzinfo: None → ``INVESTOR_TIMEZONE``, a name → that IANA zone, a tzinfo as is."""
+    if tz is None:
+        return investor_timezone()
+    if isinstance(tz, str):
+        import pendulum
+
+        return pendulum.timezone(tz)
+    return tz
+
+
 def investor_timezone(env: Mapping[str, str] | None = None):
     """``INVESTOR_TIMEZONE`` (default UTC) as a pendulum timezone."""
     import pendulum

@@ -23,16 +23,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
 from html import escape
-from urllib.parse import urlsplit
-
-import pendulum
 
 from include.investor_metrics import settings as config
-from include.investor_metrics.db import read_sql
-from include.investor_metrics.health.probe import HTTP_SCHEMES
+from include.investor_metrics.db import dict_rows, read_sql
 from include.investor_metrics.mail import message as email_report
 from include.investor_metrics.mail import send as notify
 from include.investor_metrics.mail import smtp
@@ -50,26 +44,10 @@ INCIDENT_METRIC = "consecutive_failed_probes"
 KIND_INCIDENT_RESOLVED = "incident_resolved"
 
 
-def _rows(cur) -> list[dict]:
-    """Rows as dicts, whatever the cursor's row type (tuples, psycopg 3 dict rows)."""
-    names = [d[0] for d in cur.description]
-    return [dict(row) if isinstance(row, Mapping) else dict(zip(names, row, strict=True))
-            for row in cur.fetchall()]
-
-
 # --------------------------------------------------------------------------- the alert, open / resolved
 def incident_key(service: str, first_failed: datetime) -> str:
     """``critical_system_failure|<service>|<first failed round>``: one alert per incident."""
     return f"{INCIDENT_RULE}|{service}|{iso_utc(first_failed)}"
-
-
-def _zone(tz):
-    """``tz`` as a tzinfo: None → ``INVESTOR_TIMEZONE``, a name → that zone."""
-    if tz is None:
-        return config.investor_timezone()
-    if isinstance(tz, str):
-        return pendulum.timezone(tz)
-    return tz
 
 
 def _local(instant: datetime, tz) -> str:
@@ -81,7 +59,7 @@ def incident_alert(service: str, first_failed: datetime, alert_at: datetime, err
                    tz) -> dict:
     """The ``critical_system_failure`` alert of a service's failure streak (deterministic)."""
     rule = RULES_BY_NAME[INCIDENT_RULE]
-    tz = _zone(tz)
+    tz = config.resolve_timezone(tz)
     key = incident_key(service, first_failed)
     n = FAILURES_FOR_INCIDENT
     return {
@@ -109,7 +87,7 @@ def evaluate_incident(conn, service: str, checked_at: datetime, *, run_id: str |
     """Resolve and open the incidents of ``service`` as of round ``checked_at`` (checks after it are
     not looked at), under the service's advisory lock; committed here. Returns ``{"opened": alert
     or None, "resolved": [alerts]}`` (``include.investor_metrics.weekly.alerts.store.alert_record`` form)."""
-    tz = _zone(tz)
+    tz = config.resolve_timezone(tz)
     params = {"service": service, "checked_at": to_utc(checked_at), "rule": INCIDENT_RULE,
               "failures": FAILURES_FOR_INCIDENT}
     new = None
@@ -117,9 +95,9 @@ def evaluate_incident(conn, service: str, checked_at: datetime, *, run_id: str |
         with conn.cursor() as cur:
             cur.execute(read_sql("health/incident_lock.sql"), params)
             cur.execute(read_sql("health/resolve_incidents.sql"), params)
-            resolved = [alert_store.alert_record(row) for row in _rows(cur)]
+            resolved = [alert_store.alert_record(row) for row in dict_rows(cur)]
             cur.execute(read_sql("health/failure_streak.sql"), params)
-            state = _rows(cur)[0]
+            state = dict_rows(cur)[0]
             if state["streak_alert_at"] is not None:
                 candidate = incident_alert(service, state["streak_start"], state["streak_alert_at"],
                                            state["alert_error"], tz=tz)
@@ -160,7 +138,7 @@ def _duration(seconds: float) -> str:
 def incident_message(alert: Mapping, *, recipients: list[str], sender: str, tz=None,
                      airflow_url: str | None = None):
     """The e-mail that opens an incident (send-log kind ``alert``, key the alert id)."""
-    tz = _zone(tz)
+    tz = config.resolve_timezone(tz)
     when = tz_label(tz)
     lines = [
         ("Service", alert["service"]),
@@ -180,7 +158,7 @@ def incident_message(alert: Mapping, *, recipients: list[str], sender: str, tz=N
 def resolution_message(alert: Mapping, *, recipients: list[str], sender: str, tz=None,
                        airflow_url: str | None = None):
     """The e-mail that closes an incident (kind ``incident_resolved``), threaded under its alert."""
-    tz = _zone(tz)
+    tz = config.resolve_timezone(tz)
     service = alert["service"]
     down_since, answered = as_instant(alert["period_start"]), as_instant(alert["resolved_at"])
     duration = _duration((answered - down_since).total_seconds())
@@ -206,7 +184,7 @@ def _incident_email(alert: Mapping, *, kind: str, subject: str, heading: str, su
                     airflow_url: str | None):
     """Text + HTML message of an incident, with the project's headers (Message-ID of (kind, alert
     id)); the resolution replies to the opening, so mail clients show one thread per incident."""
-    link = airflow_url if airflow_url and urlsplit(airflow_url).scheme in HTTP_SCHEMES else None
+    link = email_report.safe_url(airflow_url)
     text = [subject, "", summary, ""] + [f"{label + ':':<15}{value}" for label, value in lines]
     if link:
         text += ["", f"Airflow: {link}"]
@@ -220,20 +198,14 @@ def _incident_email(alert: Mapping, *, kind: str, subject: str, heading: str, su
             f'<h2 style="color:{colour};margin:0 0 8px 0;">{escape(heading)}</h2><p>{escape(summary)}</p>'
             f'<table role="presentation" style="font-size:13px;">{rows}</table>{button}</div></body></html>')
 
-    message = EmailMessage(policy=email_report.MESSAGE_POLICY)
-    message["Subject"] = subject
-    message["From"] = Address(email_report.SENDER_NAME, addr_spec=sender)
-    message["To"] = ", ".join(recipients)
-    message["Message-ID"] = email_report.message_id(kind, alert["id"], sender)
+    message = email_report.new_message(kind=kind, key=alert["id"], subject=subject, sender=sender,
+                                       recipients=recipients)
     if kind != KIND_ALERT:
         opening = email_report.message_id(KIND_ALERT, alert["id"], sender)
         message["In-Reply-To"] = opening
         message["References"] = opening
-    if kind == KIND_ALERT:
+    else:
         message["Importance"] = "high"
-    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies
-    message["X-Auto-Response-Suppress"] = "All"
-    message["X-ChatterFix-Send-Key"] = f"{kind}:{alert['id']}"
     message.set_content("\n".join(text) + "\n", cte="quoted-printable")
     message.add_alternative(html, subtype="html", cte="quoted-printable")
     return message
@@ -249,7 +221,7 @@ def send_incident_emails(conn, service: str, *, run_id: str | None, recipients: 
     try:
         with conn.cursor() as cur:
             cur.execute(read_sql("health/pending_emails.sql"), params)
-            owed = _rows(cur)
+            owed = dict_rows(cur)
         conn.commit()  # send_once wants a connection without a transaction of ours
     except Exception:
         conn.rollback()
@@ -259,7 +231,7 @@ def send_incident_emails(conn, service: str, *, run_id: str | None, recipients: 
     smtp_conn = smtp.smtp_connection() if smtp_conn is None else smtp_conn
     recipients = config.investor_recipients() if recipients is None else recipients
     sender = smtp.sender_address(smtp_conn)
-    tz = _zone(tz)
+    tz = config.resolve_timezone(tz)
     sent = []
     for row in owed:
         alert = alert_store.alert_record(row)

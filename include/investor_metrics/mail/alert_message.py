@@ -14,7 +14,6 @@ from include.investor_metrics.mail.formats import (
     local_date,
     period_bounds,
     period_label,
-    resolve_tz,
     week_ending_label,
 )
 from include.investor_metrics.mail.message import (
@@ -27,6 +26,7 @@ from include.investor_metrics.mail.message import (
     text_part_options,
 )
 from include.investor_metrics.period import as_instant, tz_label
+from include.investor_metrics.settings import resolve_timezone
 
 
 def alert_key(alert: Mapping) -> str:
@@ -39,7 +39,7 @@ def alert_key(alert: Mapping) -> str:
 
 def alert_subject(alert: Mapping, tz) -> str:
     """``[HIGH] ChatterFix: <headline> (week ending 22 Nov 2026)``, on one line."""
-    tz = resolve_tz(tz)
+    tz = resolve_timezone(tz)
     headline = alert_headline(alert)
     subject = f"[{severity_of(alert).upper()}] ChatterFix: {headline}"
     if alert.get("period_end") and "week ending" not in headline.lower():
@@ -59,7 +59,7 @@ def build_alert_message(
     """One message for one alert (text + HTML); its exactly-once key is (``alert``, alert id).
 
     ``period`` (a ``Period`` or a ``{"start", "end"}`` dict) defaults to the alert's own period."""
-    tz = resolve_tz(tz)
+    tz = resolve_timezone(tz)
     recipients = recipient_list(recipients)
     view = view_of(alert)
     if period is None and alert.get("period_start") and alert.get("period_end"):
@@ -116,7 +116,7 @@ def build_alert_messages(
     tz: str | tzinfo | None = None,
 ) -> list[tuple[str, EmailMessage]]:
     """``(alert id, message)`` for each critical or high alert of a run, most severe first."""
-    tz = resolve_tz(tz)
+    tz = resolve_timezone(tz)
     return [
         (alert_key(alert), build_alert_message(alert, recipients=recipients, sender=sender, period=period,
                                                airflow_url=airflow_url, tz=tz))

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import tzinfo
 from email.message import EmailMessage
 
-from include.investor_metrics.mail.formats import period_bounds, period_label, resolve_tz, week_ending_label
+from include.investor_metrics.mail.formats import period_bounds, period_label, week_ending_label
 from include.investor_metrics.mail.message import (
     KIND_DATA_QUALITY_FAILURE,
     new_message,
@@ -17,6 +17,7 @@ from include.investor_metrics.mail.message import (
     text_part_options,
 )
 from include.investor_metrics.period import iso_utc
+from include.investor_metrics.settings import resolve_timezone
 
 MAX_FAILURE_TEXT = 20_000
 
@@ -33,7 +34,7 @@ def build_data_quality_failure(
 ) -> EmailMessage:
     """The message the validation failure callback sends to ``DATA_TEAM_EMAILS`` (never investors).
     Its exactly-once key is (``data_quality_failure``, period end)."""
-    tz = resolve_tz(tz)
+    tz = resolve_timezone(tz)
     recipients = recipient_list(recipients, "DATA_TEAM_EMAILS")
     start, end = period_bounds(period)
     subject = (f"[DATA QUALITY] ChatterFix investor metrics: validation failed, "

@@ -90,19 +90,6 @@ def format_change(current, previous, fmt: str) -> tuple[str, float | None]:
     return text, delta
 
 
-def resolve_tz(tz) -> tzinfo:
-    """``tz`` as a tzinfo: None → ``INVESTOR_TIMEZONE``, a name → that IANA zone, a tzinfo as is."""
-    if tz is None:
-        from include.investor_metrics.settings import investor_timezone
-
-        return investor_timezone()
-    if isinstance(tz, str):
-        import pendulum
-
-        return pendulum.timezone(tz)
-    return tz
-
-
 def period_bounds(period) -> tuple[datetime, datetime]:
     """(start, end) of a ``Period``, or of a snapshot's ``period`` dict of ISO strings."""
     if isinstance(period, Period):

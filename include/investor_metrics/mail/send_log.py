@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from include.investor_metrics.db import read_sql
+from include.investor_metrics.db import dict_rows, read_sql
 from include.investor_metrics.mail.message import KIND_ALERT
 from include.investor_metrics.settings import number_setting
 from include.investor_metrics.weekly.alerts.store import alert_record
@@ -66,12 +66,6 @@ def rollback(conn) -> None:
         log.warning("rollback of the send-log transaction failed", exc_info=True)
 
 
-def _rows(cur) -> list[dict]:
-    names = [d[0] for d in cur.description]
-    return [dict(row) if isinstance(row, Mapping) else dict(zip(names, row, strict=True))
-            for row in cur.fetchall()]
-
-
 class SendLog:
     """The send-log rows of one e-mail (kind, key), each statement in a short transaction of its own
     with ``lock_timeout`` and ``statement_timeout`` set: nothing is locked across SMTP."""
@@ -114,7 +108,7 @@ class SendLog:
         ({recipient: status before the claim}, rows leased by other live senders)."""
         with self.transaction() as cur:
             cur.execute(read_sql("send_log/lock.sql"), self._params(recipients=recipients))
-            rows = _rows(cur)
+            rows = dict_rows(cur)
             claimable = {r["recipient"]: r["status"] for r in rows
                          if r["status"] in OWED_STATUSES or (r["status"] == "sending" and r["lease_expired"])}
             busy = [r for r in rows if r["status"] == "sending" and not r["lease_expired"]]
@@ -125,7 +119,7 @@ class SendLog:
     def renew(self) -> set[str]:
         with self.transaction() as cur:
             cur.execute(read_sql("send_log/renew.sql"), self._params())
-            return {row["recipient"] for row in _rows(cur)}
+            return {row["recipient"] for row in dict_rows(cur)}
 
     def record(self, outcome: Outcome, *, subject=None, message_id=None, run_id=None, status=None,
                recipients: list[str] | None = None, on_complete=None) -> bool:
@@ -138,7 +132,7 @@ class SendLog:
                 smtp_code=outcome.code, error=None if outcome.status == "sent" else outcome.detail[:2000],
                 subject=subject, message_id=message_id, run_id=run_id,
             ))
-            recorded = bool(_rows(cur))
+            recorded = bool(dict_rows(cur))
             if recorded and on_complete is not None and recipients and self._complete(cur, recipients):
                 on_complete(self.conn)
         return recorded
@@ -192,7 +186,7 @@ def send_status(metrics_conn, kind: str, key: str) -> dict | None:
     ``sent_to`` (recipients delivered), ``rows`` ({recipient: row}); None when nothing is recorded."""
     with metrics_conn.cursor() as cur:
         cur.execute(read_sql("send_log/status.sql"), {"kind": kind, "send_key": key})
-        rows = _rows(cur)
+        rows = dict_rows(cur)
     try:
         metrics_conn.commit()
     except Exception:
@@ -214,7 +208,7 @@ def owed(metrics_conn, kind: str, *, since, until) -> list[tuple[str, object]]:
     (since, until] (see ``include/investor_metrics/sql/send_log_owed.sql``), oldest first."""
     with metrics_conn.cursor() as cur:
         cur.execute(read_sql("send_log/owed.sql"), {"kind": kind, "since": since, "until": until})
-        rows = [(r["send_key"], r["period_end"]) for r in _rows(cur)]
+        rows = [(r["send_key"], r["period_end"]) for r in dict_rows(cur)]
     metrics_conn.commit()
     return rows
 
@@ -224,7 +218,7 @@ def owed_alerts(metrics_conn, *, since, until) -> list[dict]:
     with metrics_conn.cursor() as cur:
         cur.execute(read_sql("send_log/owed_alerts.sql"),
                     {"kind": KIND_ALERT, "since": since, "until": until})
-        rows = [alert_record(r) for r in _rows(cur)]
+        rows = [alert_record(r) for r in dict_rows(cur)]
     metrics_conn.commit()
     return rows
 
@@ -234,7 +228,7 @@ def unreported_problems(metrics_conn, kind: str, key: str) -> list[dict]:
     reported to the data team (``include/investor_metrics/sql/send_log_unreported.sql``)."""
     with metrics_conn.cursor() as cur:
         cur.execute(read_sql("send_log/unreported.sql"), {"kind": kind, "send_key": key})
-        problems = _rows(cur)
+        problems = dict_rows(cur)
     metrics_conn.commit()
     return problems
 

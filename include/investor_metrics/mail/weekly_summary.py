@@ -32,7 +32,6 @@ from include.investor_metrics.mail.formats import (
     money,
     period_bounds,
     period_label,
-    resolve_tz,
     week_ending_label,
 )
 from include.investor_metrics.mail.kpi_table import kpi_rows
@@ -46,6 +45,7 @@ from include.investor_metrics.mail.message import (
     text_part_options,
 )
 from include.investor_metrics.period import as_instant, iso_utc
+from include.investor_metrics.settings import resolve_timezone
 from include.investor_metrics.weekly.archive import dumps as snapshot_json_bytes
 from include.investor_metrics.weekly.archive import period_file_name
 
@@ -68,7 +68,7 @@ def weekly_summary_key(snapshot: Mapping, *, on_demand: bool | None = None) -> s
 
 def weekly_summary_subject(snapshot: Mapping, tz) -> str:
     """``ChatterFix investor metrics — week ending 22 Nov 2026: MRR $32,110 (+16.1% MoM)``."""
-    tz = resolve_tz(tz)
+    tz = resolve_timezone(tz)
     end = as_instant(snapshot["period"]["end"])
     mrr = finite_number(lookup(snapshot, ("financial", "mrr")))
     growth = finite_number(lookup(snapshot, ("financial", "mrr_growth_rate")))
@@ -189,7 +189,7 @@ def build_weekly_summary(
     one are charted; ``tz``: the investor time zone (default ``INVESTOR_TIMEZONE``).
     The Message-ID is that of (``weekly_summary``, period end).
     """
-    tz = resolve_tz(tz)
+    tz = resolve_timezone(tz)
     recipients = recipient_list(recipients)
     start, end = period_bounds(snapshot["period"])
     key = weekly_summary_key(snapshot)

@@ -10,11 +10,10 @@ from datetime import datetime
 
 import pendulum
 
-from include.investor_metrics.db import read_sql
+from include.investor_metrics.db import dict_rows, read_sql
 from include.investor_metrics.period import Period, calendar_offset, to_utc, weekly_period
 from include.investor_metrics.weekly import extract
 from include.investor_metrics.weekly.alerts.rules import CHURN_SPIKE_WEEKS
-from include.investor_metrics.weekly.alerts.store import rows
 from include.investor_metrics.weekly.metrics.revenue import churned_customers
 
 log = logging.getLogger(__name__)
@@ -32,7 +31,7 @@ def previous_churned_customers(
     periods = {end: weekly_period(end, period.tz) for end in ends}
     with metrics_conn.cursor() as cur:
         cur.execute(read_sql("alerts/previous_churned.sql"), {"period_ends": ends})
-        stored = {to_utc(row["period_end"]): row for row in rows(cur)}
+        stored = {to_utc(row["period_end"]): row for row in dict_rows(cur)}
     churned: dict[datetime, int] = {}
     for end, week in periods.items():
         row = stored.get(end)

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from include.investor_metrics.contract import SEVERITY_RANK
-from include.investor_metrics.db import read_sql
+from include.investor_metrics.db import dict_rows, read_sql
 from include.investor_metrics.period import as_instant, iso_utc
 from include.investor_metrics.weekly import archive
 from include.investor_metrics.weekly.alerts.evaluate import ALERT_FIELDS, alert_id, dedup_key
@@ -38,13 +38,6 @@ STORED_FIELDS = (*ALERT_FIELDS, "run_id", "notified")
 OPTIONAL_STORED_FIELDS = ("series", "service", "resolved_at", "superseded_at")  # present when set
 HISTORY_LOCK = "investor_metrics.alert_history"
 PERIOD_LOCK_PREFIX = "investor_metrics.alerts|"
-
-
-def rows(cur) -> list[dict]:
-    """Rows as dicts, whatever the cursor's row type (tuples, psycopg 3 dict rows)."""
-    names = [d[0] for d in cur.description]
-    return [dict(row) if isinstance(row, Mapping) else dict(zip(names, row, strict=True))
-            for row in cur.fetchall()]
 
 
 def alert_record(row: Mapping) -> dict:
@@ -102,7 +95,7 @@ def store_period_alerts(cur, alerts: Iterable[Mapping], *, run_id: str | None,
         stale = sorted(key for key in (dedup_key(rule, period_iso, series) for rule in WEEKLY_RULES)
                        if key not in firing)
         cur.execute(read_sql("alerts/supersede_stale.sql"), {"dedup_keys": stale})
-        (outcome,) = rows(cur)
+        (outcome,) = dict_rows(cur)
         if outcome["superseded"] or outcome["deleted"]:
             log.info("period ending %s (%s): %d alert(s) no longer fire: %d e-mailed, kept as superseded; "
                      "%d deleted", period_iso, series, outcome["superseded"] + outcome["deleted"],
@@ -130,7 +123,7 @@ def store_period_alerts(cur, alerts: Iterable[Mapping], *, run_id: str | None,
             "service": alert.get("service"),
             "series": series,
         })
-        stored[key] = alert_record(rows(cur)[0])
+        stored[key] = alert_record(dict_rows(cur)[0])
     return [stored[_key_of(a, series)] for a in alerts]
 
 
@@ -164,7 +157,7 @@ def _select(conn, *, period_end=None, severity=None, since=None, limit=None, ser
               "limit": limit, "series": series, "current_only": current_only}
     with conn.cursor() as cur:
         cur.execute(read_sql("alerts/select.sql"), params)
-        return [alert_record(row) for row in rows(cur)]
+        return [alert_record(row) for row in dict_rows(cur)]
 
 
 def alerts_for_period(conn, period_end: datetime | str, *, series: str = "weekly") -> list[dict]:
@@ -190,7 +183,7 @@ def mark_notified(conn, alert_ids: Iterable[str], *, commit: bool = True) -> lis
     try:
         with conn.cursor() as cur:
             cur.execute(read_sql("alerts/mark_notified.sql"), {"ids": ids})
-            changed = [row["id"] for row in rows(cur)]
+            changed = [row["id"] for row in dict_rows(cur)]
         if commit:
             conn.commit()
     except Exception:
