@@ -76,7 +76,8 @@ def test_zero_denominators_are_null(conn):
     # no customer paid as of either base: B is empty; a free subscription does not make one paying
     add_subscriptions(conn, [(1, 1, "free", "month", 0, LONG_AGO, None)])
     retention = sections(conn, PERIOD)["retention"]
-    assert [retention[k] for k in ("nrr_12m", "grr_12m", "nrr_1m", "grr_1m", "logo_retention_12m")] == [None] * 5
+    rates = ("nrr_12m", "grr_12m", "nrr_1m", "grr_1m", "logo_retention_12m")
+    assert [retention[k] for k in rates] == [None] * 5
 
 
 def test_the_pure_functions_on_hand_made_series():
