@@ -1,14 +1,12 @@
-"""The calendar instants of the depth figures (SPEC 4b) and the per-instant MRR they are read at.
+"""The calendar instants of the depth figures (SPEC 4b).
 
 Every instant is an aware UTC datetime derived from the period by ``include.investor_metrics.period``
 (``Period.offset`` / ``calendar_offset``, i.e. calendar steps in ``INVESTOR_TIMEZONE``):
 ``end − 12 months`` and ``end − 1 month`` (the retention bases), the 12 most recent calendar months
 whose local start is before ``end`` (the cohorts) and each cohort's checkpoints
-(``month start + k months`` before ``end``, then ``end``). ``DepthInstants.all`` is the sorted list
-the extract binds as a ``timestamptz[]``.
+(``month start + k months`` before ``end``, then ``end``). The extract binds them.
 
-``mrr_at(customer_mrr, t)``: the MRR (twelfths of a cent, > 0 only) per customer as of ``t``, read
-from the ``customer_mrr`` frame of ``depth/extract.py``; ``exact_sum`` sums such integers exactly.
+``exact_sum`` sums MRR integers (twelfths of a cent) exactly.
 """
 
 from __future__ import annotations
@@ -17,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-import pandas as pd
 import pendulum
 
 from include.investor_metrics.period import Period, calendar_offset, to_utc
@@ -48,13 +45,6 @@ class DepthInstants:
     def cohorts_from(self) -> datetime:
         """The start of the oldest cohort month: first paid instants from here on are in a cohort."""
         return self.cohorts[0].start
-
-    def all(self) -> list[datetime]:
-        """Every instant an MRR is read at, sorted, unique."""
-        found = {self.start, self.end, self.base_12m, self.base_1m}
-        for cohort in self.cohorts:
-            found.update(cohort.checkpoints)
-        return sorted(found)
 
 
 def cohort_months(end: datetime, tz, count: int = COHORT_MONTHS) -> tuple[CohortMonth, ...]:
@@ -91,19 +81,6 @@ def depth_instants(period: Period) -> DepthInstants:
         base_1m=period.offset(months=1),
         cohorts=cohort_months(period.end, period.tz),
     )
-
-
-def mrr_at(customer_mrr: pd.DataFrame, t: datetime) -> pd.Series:
-    """MRR (twelfths of a cent) per customer with MRR > 0 as of ``t``; index customer_id."""
-    rows = customer_mrr[customer_mrr["as_of"] == pd.Timestamp(to_utc(t))]
-    series = pd.Series(
-        rows["mrr_twelfths"].to_numpy(dtype="int64"),
-        index=pd.Index(rows["customer_id"].to_numpy(dtype="int64"), name="customer_id"),
-        name="mrr_twelfths",
-    )
-    if not series.index.is_unique:
-        raise ValueError(f"customer_mrr has several rows for one customer as of {t}")
-    return series
 
 
 def exact_sum(values) -> int:

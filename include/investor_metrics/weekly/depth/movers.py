@@ -31,32 +31,27 @@ def movement_kind(s: int, e: int, returning: bool) -> str | None:
     return None
 
 
-def largest_movements(
-    at_start: pd.Series, at_end: pd.Series, customers: pd.DataFrame, limit: int = LARGEST_MOVEMENTS
-) -> list[dict]:
-    """``at_start`` / ``at_end``: per-customer MRR (twelfths, index customer_id, > 0 only);
-    ``customers``: the ``customers`` frame (customer_id, name, ended_before_start)."""
-    ids = at_start.index.union(at_end.index)
-    s = at_start.reindex(ids, fill_value=0).astype("int64")
-    e = at_end.reindex(ids, fill_value=0).astype("int64")
-    change = e - s
-    moved = pd.DataFrame({"customer_id": ids.astype("int64"), "s": s.to_numpy(), "e": e.to_numpy(),
-                          "size": change.abs().to_numpy()})
+def largest_movements(customers: pd.DataFrame, limit: int = LARGEST_MOVEMENTS) -> list[dict]:
+    """From the ``depth_customers`` frame (customer_id, name, ended_before_start,
+    mrr_start_twelfths, mrr_end_twelfths)."""
+    s = customers["mrr_start_twelfths"].to_numpy(dtype="int64")
+    e = customers["mrr_end_twelfths"].to_numpy(dtype="int64")
+    moved = pd.DataFrame({"position": range(len(customers)),
+                          "customer_id": customers["customer_id"].to_numpy(dtype="int64"),
+                          "size": abs(e - s)})
     moved = moved[moved["size"] != 0]
     top = moved.sort_values(["size", "customer_id"], ascending=[False, True], kind="mergesort").head(limit)
-    info = customers.drop_duplicates("customer_id").set_index("customer_id")
     rows = []
-    for customer_id, s_, e_ in zip(top["customer_id"].tolist(), top["s"].tolist(), top["e"].tolist(),
-                                   strict=True):
-        known = customer_id in info.index
-        name = info.at[customer_id, "name"] if known else None
-        returning = bool(info.at[customer_id, "ended_before_start"]) if known else False
+    for position in top["position"].tolist():
+        row = customers.iloc[position]
+        s_, e_ = int(row["mrr_start_twelfths"]), int(row["mrr_end_twelfths"])
+        name = row["name"]
         rows.append({
-            "customer_id": int(customer_id),
+            "customer_id": int(row["customer_id"]),
             "name": None if name is None or pd.isna(name) else str(name),
-            "kind": movement_kind(int(s_), int(e_), returning),
-            "mrr_start": dollars(int(s_)),
-            "mrr_end": dollars(int(e_)),
-            "change": dollars(int(e_) - int(s_)),
+            "kind": movement_kind(s_, e_, bool(row["ended_before_start"])),
+            "mrr_start": dollars(s_),
+            "mrr_end": dollars(e_),
+            "change": dollars(e_ - s_),
         })
     return rows

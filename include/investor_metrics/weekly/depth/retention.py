@@ -1,11 +1,11 @@
 """Net and gross revenue retention and logo retention (SPEC 4b), pure functions.
 
-Inputs are per-customer MRR series (twelfths of a cent, index customer_id, customers with MRR > 0
-only; ``instants.mrr_at``) as of the base instant and as of ``end``. The base set B is the
-customers with MRR > 0 as of the base instant; a customer who first paid after it is not in B and
-counts nowhere. With b(c), e(c) a customer's MRR as of the base instant and as of ``end``:
+``net_revenue_retention`` & co. take two MRR series aligned on the customers (twelfths of a cent):
+b, as of the base instant, and e, as of ``end``. The base set B is the customers with b > 0; a
+customer who first paid after the base instant is not in B and counts nowhere.
 NRR = Σ_B e / Σ_B b × 100, GRR = Σ_B min(e, b) / Σ_B b × 100, logo retention = |{c ∈ B: e > 0}|
-/ |B| × 100; 2 decimals half-up, ``None`` when B is empty.
+/ |B| × 100; 2 decimals half-up, ``None`` when B is empty. ``retention_rates`` reads them from the
+``depth_customers`` frame (base instants end − 12 months and end − 1 month).
 """
 
 from __future__ import annotations
@@ -13,35 +13,34 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from include.investor_metrics.weekly.depth.instants import DepthInstants, exact_sum, mrr_at
+from include.investor_metrics.weekly.depth.instants import exact_sum
 from include.investor_metrics.weekly.metrics import percentage
 
 
-def _base_and_current(base: pd.Series, current: pd.Series) -> tuple[pd.Series, pd.Series]:
-    b = base[base > 0]
-    return b, current.reindex(b.index, fill_value=0).astype("int64")
+def _in_base(base: pd.Series, current: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    b, e = base.to_numpy(dtype="int64"), current.to_numpy(dtype="int64")
+    return b[b > 0], e[b > 0]
 
 
 def net_revenue_retention(base: pd.Series, current: pd.Series) -> float | None:
-    b, e = _base_and_current(base, current)
+    b, e = _in_base(base, current)
     return percentage(exact_sum(e), exact_sum(b))
 
 
 def gross_revenue_retention(base: pd.Series, current: pd.Series) -> float | None:
-    b, e = _base_and_current(base, current)
-    return percentage(exact_sum(np.minimum(e.to_numpy(), b.to_numpy())), exact_sum(b))
+    b, e = _in_base(base, current)
+    return percentage(exact_sum(np.minimum(e, b)), exact_sum(b))
 
 
 def logo_retention(base: pd.Series, current: pd.Series) -> float | None:
-    b, e = _base_and_current(base, current)
+    b, e = _in_base(base, current)
     return percentage(int((e > 0).sum()), len(b))
 
 
-def retention_rates(customer_mrr: pd.DataFrame, instants: DepthInstants) -> dict:
-    """nrr_12m, grr_12m, nrr_1m, grr_1m and logo_retention_12m from the ``customer_mrr`` frame."""
-    at_end = mrr_at(customer_mrr, instants.end)
-    year_ago = mrr_at(customer_mrr, instants.base_12m)
-    month_ago = mrr_at(customer_mrr, instants.base_1m)
+def retention_rates(customers: pd.DataFrame) -> dict:
+    """nrr_12m, grr_12m, nrr_1m, grr_1m and logo_retention_12m from the ``depth_customers`` frame."""
+    at_end = customers["mrr_end_twelfths"]
+    year_ago, month_ago = customers["mrr_year_ago_twelfths"], customers["mrr_month_ago_twelfths"]
     return {
         "nrr_12m": net_revenue_retention(year_ago, at_end),
         "grr_12m": gross_revenue_retention(year_ago, at_end),

@@ -5,7 +5,7 @@
 net new MRR, as ``weekly/metrics.py`` computed them from the weekly extract) and returns plain
 JSON-ready dicts to merge into the snapshot. It refuses (``AssertionError``) figures that do not
 add up: Σ over plans of ``mrr`` and ``net_new_mrr``, and Σ over customers of the MRR as of
-``end`` and ``start``, must equal the totals exactly.
+``end`` and of its change since ``start``, must equal the totals exactly.
 """
 
 from __future__ import annotations
@@ -14,31 +14,34 @@ import pandas as pd
 
 from include.investor_metrics.period import Period
 from include.investor_metrics.weekly.depth.cohorts import cohorts
-from include.investor_metrics.weekly.depth.extract import CUSTOMER_MRR, CUSTOMERS, PLAN_MRR
-from include.investor_metrics.weekly.depth.instants import depth_instants, exact_sum, mrr_at
+from include.investor_metrics.weekly.depth.extract import COHORTS, CUSTOMERS, PLAN_MRR
+from include.investor_metrics.weekly.depth.instants import depth_instants, exact_sum
 from include.investor_metrics.weekly.depth.movers import largest_movements
 from include.investor_metrics.weekly.depth.retention import retention_rates
 from include.investor_metrics.weekly.depth.segments import assert_plan_sums, by_plan, plan_figures
+
+
+def assert_customer_sums(customers: pd.DataFrame, mrr_twelfths: int, net_new_mrr_twelfths: int) -> None:
+    mrr = exact_sum(customers["mrr_end_twelfths"])
+    net_new = mrr - exact_sum(customers["mrr_start_twelfths"])
+    if mrr != mrr_twelfths or net_new != net_new_mrr_twelfths:
+        raise AssertionError(
+            f"per-customer MRR sums to {mrr} (net new {net_new}), the totals are {mrr_twelfths} "
+            f"(net new {net_new_mrr_twelfths}) twelfths of a cent"
+        )
 
 
 def depth_sections(
     period: Period, frames: dict[str, pd.DataFrame], *, mrr_twelfths: int, net_new_mrr_twelfths: int
 ) -> dict:
     """``{"retention": ..., "segments": {"by_plan": ...}, "movements": {"largest": ...}}``."""
-    instants = depth_instants(period)
-    customer_mrr, customers = frames[CUSTOMER_MRR], frames[CUSTOMERS]
-    at_start, at_end = mrr_at(customer_mrr, instants.start), mrr_at(customer_mrr, instants.end)
-    customer_net_new = exact_sum(at_end) - exact_sum(at_start)
-    if exact_sum(at_end) != mrr_twelfths or customer_net_new != net_new_mrr_twelfths:
-        raise AssertionError(
-            f"per-customer MRR sums to {exact_sum(at_end)} (net new {customer_net_new}), the totals "
-            f"are {mrr_twelfths} (net new {net_new_mrr_twelfths}) twelfths of a cent"
-        )
+    customers = frames[CUSTOMERS]
+    assert_customer_sums(customers, mrr_twelfths, net_new_mrr_twelfths)
     figures = plan_figures(frames[PLAN_MRR])
     assert_plan_sums(figures, mrr_twelfths, net_new_mrr_twelfths)
     return {
-        "retention": {**retention_rates(customer_mrr, instants),
-                      "cohorts": cohorts(customers, customer_mrr, instants)},
+        "retention": {**retention_rates(customers),
+                      "cohorts": cohorts(frames[COHORTS], depth_instants(period))},
         "segments": {"by_plan": by_plan(figures)},
-        "movements": {"largest": largest_movements(at_start, at_end, customers)},
+        "movements": {"largest": largest_movements(customers)},
     }

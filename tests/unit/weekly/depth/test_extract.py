@@ -1,28 +1,22 @@
 """The depth extract (weekly/depth/extract.py) against PostgreSQL: aggregates only, boundaries.
 
-The week [2026-11-15 09:00Z, 2026-11-22 09:00Z) in UTC; its instants are start, end, end − 1 month
-(2026-10-22 09:00Z), end − 12 months (2025-11-22 09:00Z) and the cohort checkpoints (the month
-starts 2026-01-01 … 2026-11-01, 00:00Z): 15 instants.
+The week [2026-11-15 09:00Z, 2026-11-22 09:00Z) in UTC: end − 1 month = 2026-10-22 09:00Z,
+end − 12 months = 2025-11-22 09:00Z; the cohorts are the UTC months 2025-12 … 2026-11 (78
+checkpoints: 12 + 11 + … + 1).
 
 Customer 1 has three subscriptions on one plan running at once, and one on another plan; customer
 2 one that starts exactly at end (not active as of end) and one that ends exactly at end (active
-as of end). What comes back is one row per (customer, instant), per customer and per
-(customer, plan), never one per subscription.
+as of end); customer 3 one that starts exactly at start (not active as of start). What comes back
+is one row per customer, per (customer, plan) and per (cohort, checkpoint), never one per
+subscription.
 """
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from include.investor_metrics.period import weekly_period
-from include.investor_metrics.weekly.depth.extract import (
-    CUSTOMER_MRR,
-    CUSTOMERS,
-    PLAN_MRR,
-    extract_depth,
-)
-from include.investor_metrics.weekly.depth.instants import depth_instants
+from include.investor_metrics.weekly.depth.extract import COHORTS, CUSTOMERS, PLAN_MRR, extract_depth
 from include.investor_metrics.weekly.depth.snapshot import depth_sections
 from include.investor_metrics.weekly.extract import read_frames, write_frames
 from include.investor_metrics.weekly.metrics import MoneyRangeError
@@ -49,31 +43,24 @@ def conn(fresh_database):
     yield from source_connection(fresh_database)
 
 
-def test_the_extract_is_aggregate_one_row_per_customer_instant_and_pair(conn):
+def test_the_extract_is_aggregate_one_row_per_customer_pair_and_checkpoint(conn):
     add_subscriptions(conn, ROWS)
     frames = extract_depth(conn, PERIOD)
-    instants = depth_instants(PERIOD).all()
-    assert len(instants) == 15
-    mrr = frames[CUSTOMER_MRR]
-    assert not mrr.duplicated(["customer_id", "as_of"]).any()
-    assert len(mrr) <= 3 * len(instants) < len(ROWS) * len(instants)
-    at = {(int(r.customer_id), r.as_of): int(r.mrr_twelfths) for r in mrr.itertuples()}
-    # customer 1 as of end: (1000 + 2000 + 500) × 12 + 1200 × 1 = 43200 twelfths, one row
-    assert at[(1, pd.Timestamp(END))] == 43200
-    # customer 2 as of end: only the subscription ending at end: 300 × 12 = 3600
-    assert at[(2, pd.Timestamp(END))] == 3600
-    # customer 3 started at start: no row as of start, 900 × 12 = 10800 as of end
-    assert (3, pd.Timestamp(START)) not in at and at[(3, pd.Timestamp(END))] == 10800
-    assert list(mrr.dtypes.astype(str)) == ["int64", "datetime64[us, UTC]", "int64"]
-
     customers = frames[CUSTOMERS]
-    assert customers["customer_id"].tolist() == [1, 2, 3]
+    # customer 1: (1000 + 2000 + 500) × 12 + 1200 × 1 = 43200 twelfths at every instant;
+    # customer 2: 300 × 12 = 3600 (the subscription ending at end; the one starting at end is not
+    # counted); customer 3: 0 as of start and the two bases, 900 × 12 = 10800 as of end
+    assert customers.drop(columns="name").values.tolist() == [
+        [1, False, 43200, 43200, 43200, 43200],
+        [2, False, 3600, 3600, 3600, 3600],
+        [3, False, 0, 10800, 0, 0],
+    ]
     assert customers["name"].tolist() == ["Customer 1", "Customer 2", "Customer 3"]
-    assert customers["first_paid_at"].tolist() == [pd.Timestamp(LONG_AGO)] * 2 + [pd.Timestamp(START)]
-    assert not customers["ended_before_start"].any()
+    assert list(customers.columns) == ["customer_id", "name", "ended_before_start", "mrr_start_twelfths",
+                                       "mrr_end_twelfths", "mrr_month_ago_twelfths", "mrr_year_ago_twelfths"]
+    assert all(str(customers[c].dtype) == "int64" for c in customers.columns if c.startswith("mrr_"))
 
     plans = frames[PLAN_MRR]
-    assert not plans.duplicated(["customer_id", "plan"]).any()
     assert plans[["customer_id", "plan", "mrr_start_twelfths", "mrr_end_twelfths"]].values.tolist() == [
         [1, "basic", 6000, 6000],
         [1, "pro", 37200, 37200],
@@ -81,11 +68,20 @@ def test_the_extract_is_aggregate_one_row_per_customer_instant_and_pair(conn):
         [3, "basic", 0, 10800],
     ]
 
+    cohorts = frames[COHORTS]
+    assert len(cohorts) == 78 and not cohorts.duplicated(["cohort_start", "as_of"]).any()
+    # customers 1 and 2 first paid 2025-01-01 (no cohort), customer 3 at START: cohort 2026-11,
+    # whose only checkpoint is end: 1 member, active, 10800
+    last = cohorts[cohorts["cohort_start"] == utc(2026, 11, 1)]
+    assert last[["as_of", "customers", "active", "mrr_twelfths"]].values.tolist() == [[END, 1, 1, 10800]]
+    assert cohorts.loc[cohorts["cohort_start"] < utc(2026, 11, 1), "customers"].eq(0).all()
 
-def test_empty_source_gives_typed_empty_frames(conn):
+
+def test_empty_source_gives_typed_frames(conn):
     frames = extract_depth(conn, PERIOD)
-    assert all(len(f) == 0 for f in frames.values())
-    assert str(frames[CUSTOMER_MRR]["mrr_twelfths"].dtype) == "int64"
+    assert len(frames[CUSTOMERS]) == 0 and len(frames[PLAN_MRR]) == 0
+    assert len(frames[COHORTS]) == 78 and frames[COHORTS]["customers"].eq(0).all()
+    assert str(frames[CUSTOMERS]["mrr_end_twelfths"].dtype) == "int64"
     assert str(frames[PLAN_MRR]["mrr_end_twelfths"].dtype) == "int64"
 
 
@@ -110,8 +106,7 @@ def test_unknown_interval_and_money_beyond_int64_are_refused(conn):
     with pytest.raises(ValueError, match="billing_interval"):
         extract_depth(conn, PERIOD)
     with conn.cursor() as cur:
-        cur.execute("UPDATE subscriptions SET billing_interval = 'month', amount_cents = %s",
-                    (2**62,))
+        cur.execute("UPDATE subscriptions SET billing_interval = 'month', amount_cents = %s", (2**62,))
     conn.commit()
     with pytest.raises(MoneyRangeError, match="beyond int64"):
         extract_depth(conn, PERIOD)

@@ -76,9 +76,9 @@ def test_no_movement_gives_an_empty_list(conn):
 def test_change_is_rounded_once_from_the_exact_difference():
     # yearly $1000.01 → $0: 100001 twelfths = $83.33416… → mrr_start 83.33, change −83.33; a name
     # missing from customers is null
-    at_start = pd.Series({5: 100001})
-    customers = pd.DataFrame({"customer_id": [], "name": [], "ended_before_start": []})
-    assert largest_movements(at_start, pd.Series(dtype="int64"), customers) == [
+    customers = pd.DataFrame({"customer_id": [5], "name": [None], "ended_before_start": [False],
+                              "mrr_start_twelfths": [100001], "mrr_end_twelfths": [0]})
+    assert largest_movements(customers) == [
         {"customer_id": 5, "name": None, "kind": "churned", "mrr_start": 83.33, "mrr_end": 0.0,
          "change": -83.33},
     ]

@@ -81,14 +81,14 @@ def test_zero_denominators_are_null(conn):
 
 
 def test_the_pure_functions_on_hand_made_series():
-    # b: {1: 1200, 2: 2400}; e: {1: 3600, 3: 9999 (not in B)} → NRR 3600 / 3600 = 100, GRR 1200 / 3600
-    # = 33.33, logo 1 of 2 = 50
-    base = pd.Series({1: 1200, 2: 2400})
-    current = pd.Series({1: 3600, 3: 9999})
+    # customers 1, 2, 3 with b = 1200, 2400, 0 and e = 3600, 0, 9999 (3 is not in B):
+    # NRR 3600 / 3600 = 100, GRR min(3600, 1200) / 3600 = 33.33, logo 1 of 2 = 50
+    base = pd.Series([1200, 2400, 0])
+    current = pd.Series([3600, 0, 9999])
     assert net_revenue_retention(base, current) == 100.0
     assert gross_revenue_retention(base, current) == 33.33
     assert logo_retention(base, current) == 50.0
-    empty = pd.Series(dtype="int64")
-    assert net_revenue_retention(empty, current) is None
-    assert gross_revenue_retention(empty, current) is None
-    assert logo_retention(empty, current) is None
+    nobody = pd.Series([0, 0, 0])
+    assert net_revenue_retention(nobody, current) is None
+    assert gross_revenue_retention(nobody, current) is None
+    assert logo_retention(nobody, current) is None
