@@ -35,16 +35,13 @@ class CohortMonth:
 
 @dataclass(frozen=True)
 class DepthInstants:
+    """The period's instants (UTC) and its 12 cohort months."""
+
     start: datetime
     end: datetime
     base_12m: datetime
     base_1m: datetime
     cohorts: tuple[CohortMonth, ...]  # oldest first
-
-    @property
-    def cohorts_from(self) -> datetime:
-        """The start of the oldest cohort month: first paid instants from here on are in a cohort."""
-        return self.cohorts[0].start
 
 
 def cohort_months(end: datetime, tz, count: int = COHORT_MONTHS) -> tuple[CohortMonth, ...]:

@@ -1,7 +1,7 @@
 """MRR by plan (SPEC 4b ``segments.by_plan``), pure functions.
 
 Section 4's figures computed per (customer, plan) pair, a subscription counting for its own plan:
-from the ``plan_mrr`` frame (one row per pair with a subscription active as of ``start`` or
+from the ``depth_plan_mrr`` frame (one row per pair with a subscription active as of ``start`` or
 ``end``: s, e in twelfths of a cent, and whether the pair had a subscription of that plan ended
 before ``start``). Per plan: ``mrr`` (Σ e), ``active_customers`` (pairs with e > 0), ``new_mrr``,
 ``reactivation_mrr``, ``expansion_mrr``, ``contraction_mrr``, ``churned_mrr``, ``net_new_mrr``

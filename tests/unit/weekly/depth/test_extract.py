@@ -85,6 +85,13 @@ def test_empty_source_gives_typed_frames(conn):
     assert str(frames[PLAN_MRR]["mrr_end_twelfths"].dtype) == "int64"
 
 
+def test_a_rerun_gives_identical_frames(conn):
+    add_subscriptions(conn, ROWS)
+    first, second = extract_depth(conn, PERIOD), extract_depth(conn, PERIOD)
+    for name, frame in first.items():
+        assert frame.equals(second[name]), name
+
+
 def test_frames_survive_parquet_between_tasks(conn, tmp_path):
     add_subscriptions(conn, ROWS)
     frames = extract_depth(conn, PERIOD)
