@@ -16,7 +16,7 @@ import pandas as pd
 
 from include.investor_metrics.period import iso_utc, to_utc
 from include.investor_metrics.weekly.depth.instants import CohortMonth, DepthInstants
-from include.investor_metrics.weekly.metrics import dollars, percentage
+from include.investor_metrics.weekly.metrics.rounding import dollars, percentage
 
 
 def cohort(month: CohortMonth, rows: dict) -> dict:

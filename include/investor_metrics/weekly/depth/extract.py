@@ -26,7 +26,7 @@ import pandas as pd
 from include.investor_metrics.period import Period
 from include.investor_metrics.weekly.depth.instants import DepthInstants, depth_instants
 from include.investor_metrics.weekly.extract import run_query
-from include.investor_metrics.weekly.metrics import MoneyRangeError
+from include.investor_metrics.weekly.metrics.rounding import MoneyRangeError
 
 CUSTOMERS = "depth_customers"
 COHORTS = "depth_cohorts"

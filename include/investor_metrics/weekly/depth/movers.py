@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from include.investor_metrics.weekly.metrics import dollars
+from include.investor_metrics.weekly.metrics.rounding import dollars
 
 LARGEST_MOVEMENTS = 10
 

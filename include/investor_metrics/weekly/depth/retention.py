@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from include.investor_metrics.weekly.depth.instants import exact_sum
-from include.investor_metrics.weekly.metrics import percentage
+from include.investor_metrics.weekly.metrics.rounding import percentage
 
 
 def _in_base(base: pd.Series, current: pd.Series) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from include.investor_metrics.weekly.depth.movers import movement_kind
-from include.investor_metrics.weekly.metrics import arpa, dollars
+from include.investor_metrics.weekly.metrics.revenue import arpa
+from include.investor_metrics.weekly.metrics.rounding import dollars
 
 NO_PLAN = "unknown"
 KINDS = ("new", "reactivation", "expansion", "contraction", "churned")
