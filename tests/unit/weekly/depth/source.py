@@ -10,7 +10,7 @@ from include.investor_metrics.period import Period, to_utc
 from include.investor_metrics.weekly.depth.extract import extract_depth
 from include.investor_metrics.weekly.depth.snapshot import depth_sections
 from include.investor_metrics.weekly.extract import extract_business_data
-from include.investor_metrics.weekly.metrics import mrr_as_of, mrr_movements
+from include.investor_metrics.weekly.metrics.revenue import mrr_as_of, mrr_movements
 from tests.unit.weekly.test_extract import insert
 
 UTC = timezone.utc

@@ -19,7 +19,7 @@ from include.investor_metrics.period import weekly_period
 from include.investor_metrics.weekly.depth.extract import COHORTS, CUSTOMERS, PLAN_MRR, extract_depth
 from include.investor_metrics.weekly.depth.snapshot import depth_sections
 from include.investor_metrics.weekly.extract import read_frames, write_frames
-from include.investor_metrics.weekly.metrics import MoneyRangeError
+from include.investor_metrics.weekly.metrics.rounding import MoneyRangeError
 from tests.unit.weekly.depth.source import add_subscriptions, source_connection, utc
 
 END = utc(2026, 11, 22, 9)
