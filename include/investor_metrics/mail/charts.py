@@ -1,5 +1,8 @@
-"""The weekly summary's trend charts: the last ``TREND_WEEKS`` snapshots of four KPIs, each drawn
-as a small PNG (matplotlib, imported when a chart is drawn). The same data gives the same bytes."""
+"""The weekly summary's trend charts: the last ``TREND_WEEKS`` weeks of four KPIs, each drawn as a
+small PNG (matplotlib, imported when a chart is drawn). The same data gives the same bytes.
+
+The time axis is honest: x is real time (days before the current period end), a week with no
+snapshot is a gap (no point, the line broken), never a neighbour of the weeks around it."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 from include.investor_metrics.mail.formats import (
     BAD,
@@ -21,6 +24,7 @@ from include.investor_metrics.period import as_instant
 
 TREND_WEEKS = 12
 CHART_LINE = "#2563eb"
+GAP_DAYS = 10.5  # consecutive weekly snapshots are 7 days (± a DST hour) apart; 14 means a week is missing
 
 
 @dataclass(frozen=True)
@@ -42,25 +46,31 @@ TRENDS = (
 
 
 def trend_window(snapshot: Mapping, history: Iterable[Mapping], weeks: int = TREND_WEEKS) -> list[Mapping]:
-    """The last ``weeks`` snapshots up to and including ``snapshot``, oldest first (one per period
-    end; the current snapshot wins over a stored copy of itself)."""
+    """The snapshots of the ``weeks`` weeks up to and including ``snapshot``, oldest first (one per
+    period end; the current snapshot wins over a stored copy of itself). The window is time, not a
+    count: a snapshot that ends ``weeks`` weeks or more before ``snapshot`` is out, however few
+    there are in between (half a week of slack absorbs a DST hour)."""
     end = as_instant(snapshot["period"]["end"])
+    oldest = end - timedelta(days=7 * (weeks - 1) + 3.5)
     by_end: dict[datetime, Mapping] = {}
     for item in history or ():
         try:
             item_end = as_instant(item["period"]["end"])
         except (KeyError, TypeError, ValueError):
             continue
-        if item_end < end:
+        if oldest < item_end < end:
             by_end[item_end] = item
     by_end[end] = snapshot
-    return [by_end[k] for k in sorted(by_end)][-weeks:]
+    return [by_end[k] for k in sorted(by_end)]
 
 
-def _axis_formatter(fmt: str):
+def axis_formatter(fmt: str):
+    """The y-axis labels of a chart of values in ``fmt``: ``$32k``, ``99.5%``, ``1,811``."""
     def label(value, _pos=None):
         if fmt == "money":
-            return f"${value / 1000:,.0f}k" if abs(value) >= 10_000 else f"${value:,.0f}"
+            sign = "-" if value < 0 else ""
+            value = abs(value)
+            return f"{sign}${value / 1000:,.0f}k" if value >= 10_000 else f"{sign}${value:,.0f}"
         if fmt == "pct2":
             return f"{value:.1f}%"
         if abs(value) >= 10_000:
@@ -70,12 +80,49 @@ def _axis_formatter(fmt: str):
     return label
 
 
-def render_trend_chart(points: Sequence[tuple[datetime, float | None]], trend: Trend, tz: tzinfo, *,
-                       target: float | None = None) -> bytes:
-    """A small PNG line chart (450 × 240 px, shown at 290 px wide: sharp on high-DPI screens).
+def days_before(instant: datetime, end: datetime) -> float:
+    """The x position of ``instant`` on a chart ending at ``end``: days, negative before it."""
+    return (instant - end).total_seconds() / 86_400
+
+
+def broken_line(xs: Sequence[float], ys: Sequence[float]) -> tuple[list[float], list[float]]:
+    """``xs``, ``ys`` with a NaN point inside every gap longer than ``GAP_DAYS``: matplotlib breaks
+    a line at NaN, so a week with no snapshot is never bridged."""
+    out_x: list[float] = []
+    out_y: list[float] = []
+    for x, y in zip(xs, ys, strict=True):
+        if out_x and x - out_x[-1] > GAP_DAYS:
+            out_x.append((x + out_x[-1]) / 2)
+            out_y.append(math.nan)
+        out_x.append(x)
+        out_y.append(y)
+    return out_x, out_y
+
+
+def week_axis(ax, end: datetime, tz: tzinfo, weeks: int = TREND_WEEKS) -> None:
+    """An x axis of real time: the ``weeks`` weeks to ``end`` (x = 0), every third week labelled
+    with its local date, whether or not it has a snapshot."""
+    ax.set_xlim(-7 * (weeks - 1) - 3.5, 3.5)
+    ticks = [-7 * k for k in range(0, weeks, 3)][::-1]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{(end + timedelta(days=t)).astimezone(tz).day} "
+                        f"{(end + timedelta(days=t)).astimezone(tz):%b}" for t in ticks])
+
+
+def png_bytes(fig) -> bytes:
+    """The figure as PNG, without a timestamp (the same data gives the same bytes)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def trend_figure(points: Sequence[tuple[datetime, float | None]], trend: Trend, tz: tzinfo, *,
+                 target: float | None = None):
+    """A small line chart (450 × 240 px, shown at 290 px wide: sharp on high-DPI screens) of
+    ``points`` (instant, value), oldest first, the last one the current week.
 
     Drawn with matplotlib's object API on the Agg canvas (no pyplot global state: safe in a
-    worker thread); no timestamp in the PNG, so the same data gives the same bytes."""
+    worker thread)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, MaxNLocator
@@ -83,8 +130,9 @@ def render_trend_chart(points: Sequence[tuple[datetime, float | None]], trend: T
     fig = Figure(figsize=(3.0, 1.6), dpi=150)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    xs = list(range(len(points)))
-    ys = [math.nan if v is None else v for _, v in points]
+    end = points[-1][0]
+    xs, ys = broken_line([days_before(d, end) for d, _ in points],
+                         [math.nan if v is None else v for _, v in points])
     known = [(x, y) for x, y in zip(xs, ys, strict=True) if not math.isnan(y)]
     if known:
         ax.plot(xs, ys, color=CHART_LINE, linewidth=1.6, marker="o", markersize=2.6)
@@ -95,29 +143,35 @@ def render_trend_chart(points: Sequence[tuple[datetime, float | None]], trend: T
     else:
         ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color=NEUTRAL,
                 fontsize=8)
+    week_axis(ax, end, tz)
     if target is not None and known:
         ax.axhline(target, color=BAD, linewidth=0.8, linestyle=(0, (3, 2)))
-        ax.text(0, target, f" target {target:g}%", color=BAD, fontsize=5.5, va="bottom", ha="left")
+        ax.text(ax.get_xlim()[0], target, f" target {target:g}%", color=BAD, fontsize=5.5, va="bottom",
+                ha="left")
         low = min(min(y for _, y in known), target)
         high = max(max(y for _, y in known), target)
         pad = max((high - low) * 0.15, 0.05)
         ax.set_ylim(low - pad, min(high + pad, 100.0 + pad))
-    ticks = xs[::-3][::-1] if len(xs) > 6 else xs  # every third week, ending on this one
-    ax.set_xticks(ticks)
-    ax.set_xticklabels([f"{points[i][0].astimezone(tz).day} {points[i][0].astimezone(tz):%b}" for i in ticks])
     ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
-    ax.yaxis.set_major_formatter(FuncFormatter(_axis_formatter(trend.fmt)))
+    ax.yaxis.set_major_formatter(FuncFormatter(axis_formatter(trend.fmt)))
+    style_axes(ax)
+    fig.tight_layout(pad=0.4)
+    return fig
+
+
+def style_axes(ax) -> None:
+    """The charts' common look: small grey labels, a light horizontal grid, a bottom spine only."""
     ax.tick_params(labelsize=6, length=0, colors="#4b5563")
     ax.grid(axis="y", color="#e5e7eb", linewidth=0.6)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
     ax.spines["bottom"].set_color("#d1d5db")
-    if len(xs) == 1:
-        ax.set_xlim(-0.5, 0.5)
-    fig.tight_layout(pad=0.4)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
+
+
+def render_trend_chart(points: Sequence[tuple[datetime, float | None]], trend: Trend, tz: tzinfo, *,
+                       target: float | None = None) -> bytes:
+    """``trend_figure`` as PNG bytes."""
+    return png_bytes(trend_figure(points, trend, tz, target=target))
 
 
 def trend_charts(window: Sequence[Mapping], tz: tzinfo, *, uptime_target: float | None) -> list[dict]:

@@ -51,6 +51,7 @@ _FORMATS = {
     "money": (lambda v: money(v), 0),
     "money2": (lambda v: money(v, 2), 2),
     "count": (lambda v: f"{v:,.0f}", 0),
+    "pct0": (lambda v: f"{v:.0f}%", 0),
     "pct1": (lambda v: f"{v:.1f}%", 1),
     "pct2": (lambda v: f"{v:.2f}%", 2),
     "ratio": (lambda v: f"{v:.2f}", 2),
@@ -77,7 +78,7 @@ def format_change(current, previous, fmt: str) -> tuple[str, float | None]:
     sign = "+" if delta > 0 else "-"
     if fmt in ("money", "money2"):
         text = f"{sign}{money(abs(delta), decimals)}"
-    elif fmt in ("pct1", "pct2"):
+    elif fmt in ("pct0", "pct1", "pct2"):
         text = f"{sign}{abs(delta):.{decimals}f} pp"
     elif fmt == "ms":
         text = f"{sign}{abs(delta):,.0f} ms"
@@ -119,3 +120,11 @@ def period_label(start: datetime, end: datetime, tz: tzinfo) -> str:
     """``15 Nov 2026 09:00 – 22 Nov 2026 09:00 (UTC)``: a period in local time, with its zone."""
     s, e = start.astimezone(tz), end.astimezone(tz)
     return f"{s.day} {s:%b %Y %H:%M} – {e.day} {e:%b %Y %H:%M} ({tz_label(tz)})"
+
+
+def text_table(rows: Sequence[Sequence[str]], indent: str = "  ", right: Sequence[int] = ()) -> list[str]:
+    """Rows of cells as plain-text lines in aligned columns (the columns in ``right`` right-aligned)."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [indent + "  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                               for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+            for row in rows]

@@ -37,6 +37,14 @@ KPI_GROUPS: tuple[tuple[str, tuple[Kpi, ...]], ...] = (
         Kpi("quick_ratio", "Quick ratio", ("financial", "quick_ratio"), "ratio", "up"),
         Kpi("arpa", "ARPA", ("financial", "arpa"), "money2", "up"),
     )),
+    ("Retention", (
+        Kpi("nrr_12m", "Net revenue retention (12 months)", ("retention", "nrr_12m"), "pct1", "up"),
+        Kpi("grr_12m", "Gross revenue retention (12 months)", ("retention", "grr_12m"), "pct1", "up"),
+        Kpi("nrr_1m", "Net revenue retention (1 month)", ("retention", "nrr_1m"), "pct1", "up"),
+        Kpi("grr_1m", "Gross revenue retention (1 month)", ("retention", "grr_1m"), "pct1", "up"),
+        Kpi("logo_retention_12m", "Logo retention (12 months)", ("retention", "logo_retention_12m"), "pct1",
+            "up"),
+    )),
     ("Customers", (
         Kpi("active_customers", "Active customers", ("financial", "active_customers"), "count", "up"),
         Kpi("churned_customers", "Churned customers", ("business_health", "churned_customers"), "count",
@@ -60,6 +68,9 @@ KPI_GROUPS: tuple[tuple[str, tuple[Kpi, ...]], ...] = (
     )),
 )
 
+# Groups shown only when the snapshot has their section (older snapshots do not).
+OPTIONAL_GROUPS = {"Retention": "retention"}
+
 
 def _tone(delta: float | None, better: str | None) -> str:
     if not delta or better is None:
@@ -68,9 +79,13 @@ def _tone(delta: float | None, better: str | None) -> str:
 
 
 def kpi_rows(snapshot: Mapping, previous: Mapping | None) -> list[dict]:
-    """One dict per KPI group: its rows with value, change against ``previous`` and tone."""
+    """One dict per KPI group: its rows with value, change against ``previous`` and tone. A group
+    whose sections the snapshot lacks (``retention`` in a snapshot older than SPEC 4b) is left out."""
     groups = []
     for name, kpis in KPI_GROUPS:
+        section = OPTIONAL_GROUPS.get(name)
+        if section is not None and not isinstance(lookup(snapshot, (section,)), Mapping):
+            continue  # a snapshot written before the section existed
         rows = []
         for kpi in kpis:
             current = lookup(snapshot, kpi.path)

@@ -5,7 +5,7 @@
     │   ├── text/plain             the same numbers, for clients that show no HTML
     │   └── multipart/related
     │       ├── text/html          inline CSS, tables, no script, no external resource
-    │       └── image/png × 4      12-week trend charts, referenced from the HTML as cid:
+    │       └── image/png × 5      12-week trend charts and the MRR movements chart (cid:)
     └── application/json           the snapshot, metrics_YYYY-MM-DD_HH-MM-SS.json
 
 Its exactly-once key is the period end (``weekly_summary_key``); an on-demand report has a key of
@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import tzinfo
 from email.message import EmailMessage
 
 from include.investor_metrics.mail.alert_view import alerts_by_severity
 from include.investor_metrics.mail.charts import TREND_WEEKS, trend_charts, trend_window
+from include.investor_metrics.mail.depth_view import depth_context, depth_text
 from include.investor_metrics.mail.formats import (
     BAD,
     GOOD,
@@ -32,6 +33,7 @@ from include.investor_metrics.mail.formats import (
     money,
     period_bounds,
     period_label,
+    text_table,
     week_ending_label,
 )
 from include.investor_metrics.mail.kpi_table import kpi_rows
@@ -44,6 +46,7 @@ from include.investor_metrics.mail.message import (
     safe_url,
     text_part_options,
 )
+from include.investor_metrics.mail.movements_chart import MOVEMENTS, movements_chart
 from include.investor_metrics.period import as_instant, iso_utc
 from include.investor_metrics.settings import resolve_timezone
 from include.investor_metrics.weekly.archive import dumps as snapshot_json_bytes
@@ -122,20 +125,19 @@ def _status_line(snapshot: Mapping) -> tuple[str, str]:
     return text, color
 
 
-def _text_table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return [indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-            for row in rows]
-
-
 def _weekly_text(ctx: dict) -> str:
     lines = [ctx["heading"], ctx["period_label"], ctx["status_text"], ""]
     for group in ctx["kpi_groups"]:
         lines.append(group["name"].upper())
-        lines += _text_table([(r["label"], r["value"], r["change"]) for r in group["rows"]])
+        lines += text_table([(r["label"], r["value"], r["change"]) for r in group["rows"]])
         lines.append("")
+    movements = ctx["movements_chart"]
+    lines.append(f"MRR MOVEMENTS (last {TREND_WEEKS} weeks; weeks with no snapshot are not listed)")
+    lines += text_table([("week", *(label.lower() for _, label, *_ in MOVEMENTS), "net new"),
+                         *movements["rows"]], right=range(1, len(MOVEMENTS) + 2))
+    lines.append("")
     lines.append(f"TRENDS (last {TREND_WEEKS} weeks)")
-    lines += _text_table([(c["title"], c["summary"]) for c in ctx["charts"]])
+    lines += text_table([(c["title"], c["summary"]) for c in ctx["charts"]])
     lines.append("")
     lines.append(f"ALERTS ({ctx['alert_count']})")
     if not ctx["alert_groups"]:
@@ -148,19 +150,20 @@ def _weekly_text(ctx: dict) -> str:
             if alert["value"] != "n/a" or alert["threshold"] != "n/a":
                 lines.append(f"    value {alert['value']}, threshold {alert['threshold']}")
     lines.append("")
+    lines += depth_text(ctx)
     if ctx["data_quality_warnings"]:
         lines.append("DATA QUALITY WARNINGS")
         lines += [f"  - {w}" for w in ctx["data_quality_warnings"]]
         lines.append("")
     if ctx["providers"]:
         lines.append("AI PROVIDERS")
-        lines += _text_table([("provider", "requests", "accuracy", "avg latency")]
+        lines += text_table([("provider", "requests", "accuracy", "avg latency")]
                              + [(p["name"], p["requests"], p["accuracy"], p["latency"])
                                 for p in ctx["providers"]])
         lines.append("")
     if ctx["services"]:
         lines.append("SERVICES")
-        lines += _text_table([("service", "uptime", "avg response", "status")]
+        lines += text_table([("service", "uptime", "avg response", "status")]
                              + [(s["name"], s["uptime"], s["response"], s["healthy"])
                                 for s in ctx["services"]])
         lines.append("")
@@ -199,8 +202,10 @@ def build_weekly_summary(
     domain = checked_sender(sender).rpartition("@")[2]
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
 
-    charts = trend_charts(trend_window(snapshot, history), tz, uptime_target=uptime_target)
-    for chart in charts:
+    window = trend_window(snapshot, history)
+    charts = trend_charts(window, tz, uptime_target=uptime_target)
+    movements = movements_chart(window, tz)
+    for chart in (movements, *charts):
         chart["cid"] = f"chart-{chart['key']}.{digest}@{domain}"
     alerts = list(snapshot.get("alerts") or [])
     alert_groups = alerts_by_severity(alerts)
@@ -229,6 +234,10 @@ def build_weekly_summary(
         "has_previous": previous is not None,
         "charts": charts,
         "chart_rows": [charts[i:i + 2] for i in range(0, len(charts), 2)],
+        "movements_chart": movements,
+        "trend_weeks": TREND_WEEKS,
+        "movement_legend": [{"label": label, "color": colour} for _, label, colour, _ in MOVEMENTS],
+        **depth_context(snapshot),
         "alert_groups": alert_groups,
         "alert_count": len(alerts),
         "data_quality_warnings": [str(w) if not isinstance(w, Mapping) else str(w.get("message") or w)
@@ -251,12 +260,13 @@ def build_weekly_summary(
     msg.add_alternative(render_template("weekly_summary.html.j2", **ctx), subtype="html",
                         **text_part_options())
     html_part = msg.get_payload()[1]
-    for chart in charts:
+    for chart in (*charts, movements):
         html_part.add_related(chart["png"], maintype="image", subtype="png", cid=f"<{chart['cid']}>",
                               disposition="inline", filename=f"{chart['key']}.png")
     msg.add_attachment(snapshot_json_bytes(snapshot), maintype="application", subtype="json",
                        filename=ctx["attachment_name"])
     size = len(msg.as_bytes())
-    if size > MAX_MESSAGE_BYTES:  # content is bounded (7 rules, a few services); say so if it is not
+    # content is bounded (7 rules, a few services, 12 cohorts, 10 movers); say so if it is not
+    if size > MAX_MESSAGE_BYTES:
         log.warning("the weekly summary is %d bytes, over the %d-byte budget", size, MAX_MESSAGE_BYTES)
     return msg

@@ -189,3 +189,72 @@ def text_of(message) -> str:
 
 def envelope_to(message) -> list[str]:
     return sorted(address.strip() for address in str(message["X-Envelope-To"]).split(","))
+
+
+# The investor-depth sections (SPEC 4b), hand-made for the sample week (end 22 Nov 2026 09:00 UTC,
+# zone UTC): 12 cohorts Dec 2025 … Nov 2026, checkpoints at each month start, then end.
+COHORT_ACTIVE = {  # month: (size, active at each month start after it …, active at end)
+    "2025-12": (5, [5, 5, 4, 4, 4, 3, 3, 3, 3, 2, 2], 1),  # 100 % … 20 % at end
+    "2026-01": (4, [4, 4, 3, 3, 3, 3, 3, 3, 3, 3], 3),
+    "2026-02": (6, [6, 5, 5, 5, 5, 5, 4, 4, 4], 4),
+    "2026-03": (3, [3, 3, 3, 3, 2, 2, 2, 2], 2),
+    "2026-04": (8, [8, 7, 7, 7, 6, 6, 6], 6),
+    "2026-05": (2, [2, 2, 2, 2, 2, 2], 2),
+    "2026-06": (7, [7, 6, 6, 6, 6], 5),
+    "2026-07": (0, [0, 0, 0, 0], 0),  # no new customer: null rates
+    "2026-08": (9, [9, 9, 8], 8),
+    "2026-09": (4, [4, 4], 4),
+    "2026-10": (6, [6], 5),
+    "2026-11": (3, [], 3),  # only the end checkpoint
+}
+
+
+def _cohort(month: str) -> dict:
+    size, actives, at_end = COHORT_ACTIVE[month]
+    year, number = (int(p) for p in month.split("-"))
+    points = []
+    for k, active in enumerate([*actives, at_end], start=1):
+        if k <= len(actives):
+            y, m = divmod(number - 1 + k, 12)
+            as_of = f"{year + y}-{m + 1:02d}-01T00:00:00Z"
+        else:
+            as_of = "2026-11-22T09:00:00Z"
+        points.append({"as_of": as_of, "active": active, "mrr": 100.0 * active,
+                       "logo_retention": round(active / size * 100, 2) if size else None,
+                       "mrr_retention": round(active / actives[0] * 100, 2) if size and actives else (
+                           100.0 if size else None)})
+    return {"month": month, "customers": size, "checkpoints": points}
+
+
+MOVERS = [  # (id, name, kind, start, end), largest |change| first
+    (17, "Globex <Holdings> & Co", "new", 0.0, 1200.0),
+    (4, "Initech", "churned", 950.0, 0.0),
+    (23, "Umbrella", "expansion", 300.0, 900.0),
+    (8, None, "contraction", 700.0, 250.0),
+    (31, "Hooli", "reactivation", 0.0, 399.0),
+    (12, "Stark Industries", "expansion", 500.0, 820.5),
+    (40, "Wayne Enterprises", "new", 0.0, 299.0),
+    (41, "Acme", "new", 0.0, 149.0),
+    (2, "Soylent", "contraction", 249.0, 149.0),
+    (9, "Vandelay Imports", "expansion", 99.0, 149.0),
+]
+
+
+def with_depth(snapshot: dict) -> dict:
+    """``snapshot`` with ``retention``, ``segments`` and ``movements`` (SPEC 4b)."""
+    out = copy.deepcopy(snapshot)
+    out["retention"] = {"nrr_12m": 104.17, "grr_12m": 91.08, "nrr_1m": 101.26, "grr_1m": 98.49,
+                        "logo_retention_12m": 86.67,
+                        "cohorts": [_cohort(month) for month in COHORT_ACTIVE]}
+    out["segments"] = {"by_plan": {
+        "business": {"mrr": 18900.0, "active_customers": 42, "new_mrr": 1200.0, "reactivation_mrr": 0.0,
+                     "expansion_mrr": 349.0, "contraction_mrr": 450.0, "churned_mrr": 0.0,
+                     "net_new_mrr": 1099.0, "arpa": 450.0},
+        "starter": {"mrr": 13209.67, "active_customers": 85, "new_mrr": 540.0, "reactivation_mrr": 0.0,
+                    "expansion_mrr": 0.0, "contraction_mrr": 200.0, "churned_mrr": 0.0,
+                    "net_new_mrr": 340.0, "arpa": 155.41},
+    }}
+    out["movements"] = {"largest": [
+        {"customer_id": cid, "name": name, "kind": kind, "mrr_start": s, "mrr_end": e,
+         "change": round(e - s, 2)} for cid, name, kind, s, e in MOVERS]}
+    return out

@@ -73,7 +73,8 @@ def test_weekly_summary_reaches_every_recipient_once(sink, metrics_conn, snapsho
     assert len({one["Message-ID"].strip() for one in received.values()}) == len(RECIPIENTS)
     assert msg["Message-ID"].endswith("@chatterfix.example>")
 
-    # multipart/mixed [ multipart/alternative [ text/plain, multipart/related [ html, 4 × png ] ], json ]
+    # multipart/mixed [ multipart/alternative [ text/plain, multipart/related [ html, 5 × png ] ], json ]
+    # (4 trend charts and the MRR movements chart)
     assert msg.get_content_type() == "multipart/mixed"
     alternative, attachment = msg.get_payload()
     assert alternative.get_content_type() == "multipart/alternative"
@@ -82,12 +83,12 @@ def test_weekly_summary_reaches_every_recipient_once(sink, metrics_conn, snapsho
     assert related.get_content_type() == "multipart/related"
     html_part, *images = related.get_payload()
     assert html_part.get_content_type() == "text/html"
-    assert [image.get_content_type() for image in images] == ["image/png"] * 4
+    assert [image.get_content_type() for image in images] == ["image/png"] * 5
     assert all(image.get_content().startswith(b"\x89PNG\r\n\x1a\n") for image in images)
     assert all(image.get_content_disposition() == "inline" for image in images)
     html = html_part.get_content()
     referenced = re.findall(r"""src=["']cid:([^"']+)["']""", html)
-    assert len(referenced) == 4
+    assert len(referenced) == 5
     assert set(referenced) == {image["Content-ID"].strip("<>") for image in images}
     assert "<script" not in html.lower() and "http://" not in html.replace(
         "http://localhost:8080/dags/investor_metrics/runs/scheduled__2026-11-22", "")
