@@ -162,6 +162,7 @@ def trend_figure(points: Sequence[tuple[datetime, float | None]], trend: Trend, 
 def style_axes(ax) -> None:
     """The charts' common look: small grey labels, a light horizontal grid, a bottom spine only."""
     ax.tick_params(labelsize=6, length=0, colors="#4b5563")
+    ax.set_axisbelow(True)  # the grid behind bars and lines
     ax.grid(axis="y", color="#e5e7eb", linewidth=0.6)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
