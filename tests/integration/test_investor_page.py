@@ -30,7 +30,9 @@ from dev.demo_data import loader
 from include.investor_metrics.settings import PostgresSettings
 from tests.conftest import demo_stack
 from tests.unit.api.fixtures import (
+    ENTERPRISE,
     LATEST_END,
+    XSS_NAME,
     XSS_TITLE,
     fill_store,
     fixture_alerts,
@@ -116,6 +118,18 @@ class Browser:
         import base64
 
         data = self.call("Page.captureScreenshot", {"format": "png"})["data"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(data))
+        return path
+
+    def full_screenshot(self, path: Path) -> Path:
+        """The whole document, beyond the viewport."""
+        import base64
+
+        size = self.call("Page.getLayoutMetrics")["cssContentSize"]
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+        data = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
+                                                     "clip": clip})["data"]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
         return path
@@ -221,13 +235,13 @@ READ_PAGE = f"""(() => {{
   const text = n => n ? n.textContent.trim() : null;
   return {{
     period: text(doc.getElementById('period')),
-    kpis: [...doc.querySelectorAll('.kpi')].map(card => ({{
+    kpis: [...doc.querySelectorAll('#kpis .kpi')].map(card => ({{
       key: card.dataset.kpi, label: text(card.querySelector('.label')),
       value: text(card.querySelector('.value')), raw: card.querySelector('.value').dataset.value,
       change: text(card.querySelector('.change')), tone: card.querySelector('.change').className,
       versus: text(card.querySelector('.versus')),
     }})),
-    charts: [...doc.querySelectorAll('.chart')].map(chart => ({{
+    charts: [...doc.querySelectorAll('#charts .chart')].map(chart => ({{
       key: chart.dataset.trend, last: text(chart.querySelector('.last')),
       dots: chart.querySelectorAll('circle.dot').length, lines: chart.querySelectorAll('polyline').length,
     }})),
@@ -237,7 +251,26 @@ READ_PAGE = f"""(() => {{
       colour: getComputedStyle(row.querySelector('.badge')).backgroundColor,
       title: text(row.querySelector('.alert-title')), week: text(row.querySelector('td.when')),
     }})),
-    images: doc.querySelectorAll('img').length, bold: doc.querySelectorAll('#alerts b').length,
+    retention: [...doc.querySelectorAll('#retention-kpis .kpi')].map(card => ({{
+      key: card.dataset.kpi, value: text(card.querySelector('.value')),
+      change: text(card.querySelector('.change')),
+    }})),
+    cohort_head: [...doc.querySelectorAll('#cohorts thead th')].map(text),
+    cohorts: [...doc.querySelectorAll('#cohorts tbody tr')].map(row => [...row.cells].map(cell => ({{
+      text: cell.textContent, heat: [...cell.classList].find(c => c.startsWith('heat-')) || null,
+      colour: getComputedStyle(cell).backgroundColor,
+    }}))),
+    plans: [...doc.querySelectorAll('#plans tbody tr')].map(row => [...row.cells].map(text)),
+    plan_note: text(doc.querySelector('#depth .note')),
+    movers: [...doc.querySelectorAll('#movers tbody tr')].map(row => [...row.cells].map(text)),
+    movements: (() => {{
+      const chart = doc.querySelector('[data-chart="movements"]');
+      return {{ weeks: chart.querySelectorAll('g[data-end]').length,
+               bars: [...chart.querySelectorAll('rect')].map(r => r.getAttribute('class')),
+               lines: chart.querySelectorAll('polyline.net').length,
+               dots: chart.querySelectorAll('circle.net-dot').length }};
+    }})(),
+    images: doc.querySelectorAll('img').length, bold: doc.querySelectorAll('b').length,
     title: doc.title, footer: text(doc.getElementById('footer')),
   }};
 }})()"""
@@ -254,6 +287,9 @@ def test_the_page_inside_the_airflow_ui_shows_the_latest_snapshot(stack, browser
     assert browser.evaluate("[...document.querySelectorAll('a')].some(a => "
                             "(a.getAttribute('href') || '').endsWith('plugin/investor-metrics'))"), \
         "no 'Investor metrics' entry in the UI navigation"
+    downloads = stack["base"] / "downloads"
+    downloads.mkdir(exist_ok=True)
+    browser.call("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     time.sleep(1)  # let the UI finish laying out before the picture
     shot = browser.screenshot(screenshots / "investor_page_in_airflow_ui.png")
     print(f"\nscreenshot of the page inside the Airflow UI: {shot}")
@@ -299,6 +335,59 @@ def test_the_page_inside_the_airflow_ui_shows_the_latest_snapshot(stack, browser
     assert page["images"] == 0 and page["bold"] == 0 and page["title"] != "pwned"
     assert "22 Nov 2026" in page["alerts"][0]["week"]
 
+    # SPEC 4b. Retention: the latest week's rates, against the week before (NRR 105.5 → 105.6).
+    assert [(c["key"], c["value"]) for c in page["retention"]] == [
+        ("nrr_12m", "105.6%"), ("grr_12m", "91.2%"), ("logo_retention_12m", "84.0%"), ("nrr_1m", "100.8%"),
+        ("grr_1m", "98.9%")]
+    assert page["retention"][0]["change"] == "▲ +0.1 pp" and page["retention"][1]["change"] == "no change"
+    # Cohorts: 12 months oldest first; +1 … +11 months, then now; logo % coloured by tenths.
+    assert page["cohort_head"] == ["Cohort", "Customers", *(f"+{k} mo" for k in range(1, 12)), "Now"]
+    cohorts = page["cohorts"]
+    assert [row[0]["text"] for row in cohorts] == ["2025-12", *(f"2026-{m:02d}" for m in range(1, 12))]
+    oldest = [(c["text"], c["heat"]) for c in cohorts[0]]
+    assert oldest[:5] == [("2025-12", None), ("8", None), ("100.0%", "heat-10"), ("87.5%", "heat-8"),
+                          ("87.5%", "heat-8")]
+    assert oldest[-1] == ("25.0%", "heat-2"), "8 customers, 2 still paying on 22 Nov"
+    assert cohorts[0][2]["colour"] == "rgb(30, 58, 138)" and cohorts[0][-1]["colour"] == "rgb(191, 219, 254)"
+    assert [c["text"] for c in cohorts[5]][1:4] == ["0", "–", "–"], "a month without members: no rate"
+    newest = [c["text"] for c in cohorts[-1]]
+    assert newest[:2] == ["2026-11", "11"] and newest[2:-1] == [""] * 11 and newest[-1] == "100.0%"
+    # MRR by plan, largest first, then the totals; the plan-switch note.
+    assert page["plans"] == [
+        ["professional", "$19,500", "41", "$475.62", "$600", "$0", "$200", "-$50", "-$300", "$450"],
+        [ENTERPRISE, "$13,300", "10", "$1,330.00", "$300", "$0", "$100", "$0", "$0", "$400"],
+        ["starter", "$8,200", "71", "$115.49", "$300", "$0", "$50", "-$40", "-$100", "$210"],
+        ["All plans", "$41,000", "122", "$334.65", "$1,200", "$0", "$350", "-$90", "-$400", "$1,060"],
+    ]
+    assert "switches plans shows as churned" in page["plan_note"]
+    # The largest movements, names as text (the page stays XSS-safe: no <img>, no <b>).
+    assert page["movers"] == [
+        ["Globex Corporation", "New", "$0.00", "$1,200.00", "+$1,200.00"],
+        [XSS_NAME, "Churned", "$400.00", "$0.00", "-$400.00"],
+        ["Initech", "Expansion", "$250.00", "$450.00", "+$200.00"],
+        ["Umbrella", "Expansion", "$100.00", "$250.00", "+$150.00"],
+        ["Customer #31", "Contraction", "$300.00", "$210.00", "-$90.00"],
+    ]
+    # The MRR movements chart: 12 consecutive weeks, new + expansion up, contraction + churn down
+    # (no reactivation in the fixture), one unbroken net new MRR line.
+    assert page["movements"] == {"weeks": 12, "lines": 1, "dots": 12,
+                                 "bars": ["mv-new", "mv-expansion", "mv-contraction", "mv-churned"] * 12}
+
+    # The history as CSV: through the page's session (fetch + Blob), the API's bytes exactly.
+    browser.evaluate(f"{FRAME}.contentDocument.getElementById('download').click()")
+    name = browser.wait_for(f"{FRAME}.contentDocument.body.dataset.downloaded || null", what="the download")
+    assert name == "investor-metrics-weekly-2026-09-06-to-2026-11-22.csv"
+    saved = downloads / name
+    deadline = time.monotonic() + 30
+    while not saved.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    request = urllib.request.Request(f"{base}/api/investor/metrics?history=520&format=csv",
+                                     headers={"Authorization": f"Bearer {admin_token(stack)}"})
+    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 - our own loopback server
+        expected = resp.read()
+    assert saved.read_bytes() == expected
+    assert expected.startswith(b"period.start,period.end,period.type,") and expected.count(b"\r\n") == 13
+
 
 def test_collect_now_queues_a_run_seen_by_airflow(stack, browser, screenshots):
     base = stack["base_url"]
@@ -321,3 +410,44 @@ def test_without_a_session_the_page_asks_to_sign_in(stack, browser, screenshots)
     text = browser.wait_for("document.body && document.body.innerText", what="the page")
     assert "Not authenticated" in text and "Sign in to Airflow" in text
     browser.screenshot(screenshots / "investor_page_signed_out.png")
+
+
+# Three weeks of Europe/Berlin (Sunday 09:00): the first across the end of summer time (169 hours),
+# then the week ending 8 Nov missing, then the week ending 15 Nov.
+GAPPED_HISTORY = """[
+  ["2026-10-18T07:00:00Z", "2026-10-25T08:00:00Z", 100],
+  ["2026-10-25T08:00:00Z", "2026-11-01T08:00:00Z", 110],
+  ["2026-11-08T08:00:00Z", "2026-11-15T08:00:00Z", 130]
+].map(([start, end, mrr]) => ({period: {start, end, type: "weekly"},
+  financial: {mrr, new_mrr: 20, reactivation_mrr: 0, expansion_mrr: 5, contraction_mrr: 0, churned_mrr: 10,
+              net_new_mrr: 15}}))"""
+
+
+def test_the_whole_page_and_a_missing_week_is_a_gap(stack, browser, screenshots):
+    """The page alone (a full-length picture), then its charts drawn from a history with a
+    missing week: the trend line and the net new MRR line break there, and the time axis keeps
+    the missing week's slot; a week across a DST change still joins its neighbours."""
+    base = stack["base_url"]
+    browser.call("Network.setCookie", {"name": "_token", "value": admin_token(stack), "url": base + "/",
+                                       "httpOnly": True, "sameSite": "Lax"})
+    browser.call("Page.navigate", {"url": f"{base}/api/investor/page"})
+    browser.wait_for("document.body && document.body.dataset.state === 'ready'", what="the page")
+    time.sleep(0.5)
+    shot = browser.full_screenshot(screenshots / "investor_page_full.png")
+    print(f"\nscreenshot of the whole page: {shot}")
+    drawn = browser.evaluate(f"""(() => {{
+      const series = weeklySeries({GAPPED_HISTORY});
+      const trend = renderChart(TRENDS[0], series), moves = renderMovementsChart(series);
+      return {{follows: series.map(s => s.follows), trend_lines: trend.querySelectorAll('polyline').length,
+               trend_dots: trend.querySelectorAll('circle.dot').length,
+               net_lines: moves.querySelectorAll('polyline.net').length,
+               net_points: [...moves.querySelectorAll('polyline.net')].map(l => l.getAttribute('points')),
+               xs: [...moves.querySelectorAll('circle.net-dot')].map(c => Number(c.getAttribute('cx'))),
+               labels: [...moves.querySelectorAll('svg > text')].map(t => t.textContent).slice(-3)}};
+    }})()""")
+    assert drawn["follows"] == [False, True, False]
+    assert (drawn["trend_lines"], drawn["trend_dots"], drawn["net_lines"]) == (1, 3, 1), drawn
+    assert drawn["net_points"][0].count(",") == 2, "the line joins the first two weeks only"
+    first, second, third = drawn["xs"]
+    assert abs((third - second) / (second - first) - 2) < 0.02, "the missing week keeps its slot"
+    assert drawn["labels"] == ["25 Oct", "1 Nov", "15 Nov"]

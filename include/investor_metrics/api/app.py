@@ -8,7 +8,8 @@ method   path                        answer
 GET      ``/metrics``                latest snapshot (either series); ``?period_end=`` one period
                                      (the weekly one, else the on-demand one); ``?history=N`` the
                                      N newest weekly periods (1..520), newest first; ``type``
-                                     (``weekly``, ``on_demand``) picks the series
+                                     (``weekly``, ``on_demand``) picks the series; ``format=csv``
+                                     the same snapshots as CSV rows (``csv_export``)
 POST     ``/metrics/collect``        202: a queued manual run of ``investor_metrics``; optional
                                      JSON body ``{"period_end": ISO 8601, "send_email": false}``
 GET      ``/alerts``                 alerts newest first; ``severity`` (repeat or comma-separate),

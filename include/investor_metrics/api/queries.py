@@ -4,7 +4,8 @@ Plain functions of a database connection (tested without a server), reading thro
 ``include.investor_metrics.weekly.snapshots`` and ``include.investor_metrics.weekly.alerts.store``
 (snapshots by their period-end primary key, alerts by ``triggered_at``), never from the archive
 files. ``metrics_body`` is the response body itself: the snapshots' stored JSON text spliced in,
-never parsed and serialised again (``metrics_answer`` is the same, parsed). Nothing stored is a
+never parsed and serialised again (``metrics_answer`` is the same, parsed; ``metrics_snapshots``
+the snapshots alone, parsed, for the CSV answer). Nothing stored is a
 ``NotFound`` (404); a store the pipeline never filled has no snapshot and no alert.
 """
 
@@ -98,6 +99,14 @@ def metrics_answer(conn, *, period_end: datetime | None = None, history: int | N
                    series: str | None = None) -> dict:
     """``metrics_body`` as a dict (snapshots exactly as stored, key order kept)."""
     return json.loads(metrics_body(conn, period_end=period_end, history=history, series=series))
+
+
+def metrics_snapshots(conn, *, period_end: datetime | None = None, history: int | None = None,
+                      series: str | None = None) -> list[dict]:
+    """The snapshots ``metrics_body`` would answer with, parsed, as a list (one, or the history
+    newest first): what ``?format=csv`` writes as rows. ``NotFound`` if none."""
+    found = _stored_snapshots(conn, period_end=period_end, history=history, series=series)
+    return [json.loads(text) for text in (found if isinstance(found, list) else [found])]
 
 
 def _json_text(value: Any) -> str:

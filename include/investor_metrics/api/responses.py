@@ -1,10 +1,11 @@
 """What the investor API answers with: the response models of its OpenAPI document, and the JSON
-responses themselves.
+and CSV responses themselves.
 
 Every answer carries ``Cache-Control: no-store``. An error is ``{"success": false, "error":
 "<message>"}``. ``json_bytes`` sends a body that is already serialised (a stored snapshot's text)
 and, to a client that accepts gzip, compresses it the way Airflow's GZipMiddleware would, from a
-small cache keyed by the body itself (so it can never answer with an outdated body).
+small cache keyed by the body itself (so it can never answer with an outdated body). ``csv_response``
+sends snapshots as a CSV attachment (``csv_export``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from include.investor_metrics.api import csv_export
 from include.investor_metrics.contract import SEVERITIES
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -26,6 +28,14 @@ GZIP_MIN_BYTES = 1024
 GZIP_LEVEL = 5
 GZIP_CACHE_ENTRIES = 64
 GZIP_CACHE_MAX_BYTES = 64 * 1024  # larger bodies (long histories) are left to the middleware
+
+
+CSV_MEDIA_TYPE = "text/csv"
+CSV_CONTENT = {CSV_MEDIA_TYPE: {
+    "schema": {"type": "string", "description": "RFC 4180 CSV, UTF-8: a header, then one row per snapshot"},
+    "example": "period.start,period.end,period.type,timestamp,…,financial.mrr,…\r\n"
+               "2026-11-15T09:00:00Z,2026-11-22T09:00:00Z,weekly,2026-11-22T09:00:00Z,…,41000.25,…\r\n",
+}}
 
 
 class ErrorResponse(BaseModel):
@@ -52,7 +62,8 @@ class Period(BaseModel):
 
 
 class Snapshot(BaseModel):
-    """A published snapshot, exactly as archived (SPEC section 7; more keys may be added)."""
+    """A published snapshot, exactly as archived (SPEC section 7; more keys may be added). The
+    sections of SPEC 4b are absent from snapshots published before they existed."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -63,6 +74,10 @@ class Snapshot(BaseModel):
     ai_platform: dict[str, Any]
     financial: dict[str, Any]
     business_health: dict[str, Any]
+    retention: dict[str, Any] | None = Field(
+        default=None, description="SPEC 4b: nrr_12m, grr_12m, nrr_1m, grr_1m, logo_retention_12m, cohorts")
+    segments: dict[str, Any] | None = Field(default=None, description="SPEC 4b: by_plan, keyed by plan")
+    movements: dict[str, Any] | None = Field(default=None, description="SPEC 4b: largest (up to 10)")
     data_quality: dict[str, Any]
     alerts: list[dict[str, Any]]
 
@@ -127,6 +142,15 @@ def json_bytes(body: bytes, request: Request) -> Response:
         body = _gzipped(body)
         headers.update({"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
     return Response(body, media_type="application/json", headers=headers)
+
+
+def csv_response(snapshots: list[dict], series: str) -> Response:
+    """A 200 ``text/csv`` attachment of ``snapshots`` (rows in the given order), named after
+    ``series`` and the days of their period ends."""
+    name = csv_export.filename(snapshots, series)
+    return Response(csv_export.csv_text(snapshots).encode("utf-8"), media_type=CSV_MEDIA_TYPE,
+                    headers={**NO_STORE, "Content-Disposition": f'attachment; filename="{name}"',
+                             "X-Content-Type-Options": "nosniff"})
 
 
 @lru_cache(maxsize=GZIP_CACHE_ENTRIES)

@@ -1,4 +1,5 @@
-"""The investor API's JSON routes: ``GET /metrics``, ``POST /metrics/collect``, ``GET /alerts``.
+"""The investor API's data routes: ``GET /metrics`` (JSON, or CSV with ``format=csv``),
+``POST /metrics/collect``, ``GET /alerts``.
 
 Each route checks access (``auth``), parses its parameters (``params``), and answers from the
 metrics store (``queries``, on a pooled connection of ``request.app.state.store``) or queues a run
@@ -28,12 +29,14 @@ from include.investor_metrics.api.params import (
 )
 from include.investor_metrics.api.pool import MetricsStore
 from include.investor_metrics.api.responses import (
+    CSV_CONTENT,
     ERROR_RESPONSES,
     AlertsResponse,
     CollectResponse,
     ErrorResponse,
     HistoryResponse,
     MetricsResponse,
+    csv_response,
     json_bytes,
     json_response,
 )
@@ -51,8 +54,10 @@ def _store(request: Request) -> MetricsStore:
     "/metrics",
     summary="The latest investor metrics, one archived period, or the history",
     response_model=None,
-    responses={200: {"model": MetricsResponse | HistoryResponse,
-                     "description": "`metrics` (one snapshot) or, with `history`, `history` (newest first)"},
+    responses={200: {"model": MetricsResponse | HistoryResponse, "content": CSV_CONTENT,
+                     "description": "`metrics` (one snapshot) or, with `history`, `history` (newest "
+                                    "first); with `format=csv`, the same snapshots as a CSV attachment "
+                                    "(`text/csv`), one row each"},
                404: {"model": ErrorResponse, "description": "No snapshot matches"}, **ERROR_RESPONSES},
 )
 def get_metrics(
@@ -72,8 +77,18 @@ def get_metrics(
         description="The series: `weekly` (scheduled and backfill periods) or `on_demand` (manual "
                     "runs). Without `history` and `period_end`: the latest snapshot of that series.",
     )] = None,
+    format: Annotated[Literal["json", "csv"], Query(
+        description="`json`, or `csv`: the same snapshots as a CSV attachment, one row each (newest "
+                    "first), one column per scalar figure named by its dotted path (`financial.mrr`); "
+                    "lists (cohorts, largest movements, alerts) are left out. Without `history`: "
+                    "one row.",
+    )] = "json",
 ) -> Response:
     end = optional_instant(period_end, "period_end")
+    if format == "csv":
+        snapshots = _store(request).run(
+            lambda conn: queries.metrics_snapshots(conn, period_end=end, history=history, series=type))
+        return csv_response(snapshots, type or ("weekly" if history is not None else "latest"))
     # The stored snapshot text goes out as it is: no parse, no re-serialisation.
     return json_bytes(_store(request).run(
         lambda conn: queries.metrics_body(conn, period_end=end, history=history, series=type)), request)

@@ -35,6 +35,9 @@ LATEST_END = datetime(2026, 11, 22, 9, tzinfo=UTC)
 WEEK_ENDS = [LATEST_END - timedelta(weeks=k) for k in range(11, -1, -1)]  # 12 weeks, oldest first
 ON_DEMAND_END = datetime(2026, 11, 19, 12, tzinfo=UTC)
 XSS_TITLE = "<img src=x onerror=\"document.title='pwned'\"> & <b>AI accuracy</b> 88.2% is below 90%"
+XSS_NAME = "<img src=x onerror=\"document.title='pwned'\"><b>Hooli</b> & Co"
+DEPTH_FROM = 2  # the two oldest weeks were published before the depth sections existed (SPEC 4b)
+ENTERPRISE = "enterprise, annual"  # a plan name with a comma: a quoted CSV header cell
 
 
 def iso(instant: datetime) -> str:
@@ -75,8 +78,85 @@ def make_snapshot(end: datetime, k: int, period_type: str) -> dict:
             "customer_satisfaction": {"nps": float(30 + k), "responses": 58}, "platform_utilization": 88.2,
             "at_risk_customers": 6, "mrr_at_risk": 1890.0,
         },
+        **(depth_sections(end, k) if k >= DEPTH_FROM else {}),
         "data_quality": {"success": True, "warnings": []},
         "alerts": [],
+    }
+
+
+def _plan(mrr: float, active: int, new=0.0, expansion=0.0, contraction=0.0, churned=0.0) -> dict:
+    return {"mrr": mrr, "active_customers": active, "new_mrr": new, "reactivation_mrr": 0.0,
+            "expansion_mrr": expansion, "contraction_mrr": contraction, "churned_mrr": churned,
+            "net_new_mrr": round(new + expansion - contraction - churned, 2),
+            "arpa": round(mrr / active, 2) if active else None}
+
+
+def _months_before(end: datetime, count: int) -> list[datetime]:
+    """The ``count`` most recent UTC month starts before ``end``, oldest first."""
+    month = datetime(end.year, end.month, 1, tzinfo=UTC)
+    found = []
+    while len(found) < count:
+        if month < end:
+            found.append(month)
+        month = datetime(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1, tzinfo=UTC)
+    return found[::-1]
+
+
+def _cohort(start: datetime, end: datetime, index: int) -> dict:
+    """A cohort of 8..11 customers losing one member every second month (index 5: no member)."""
+    customers = 0 if index == 5 else 8 + index % 4
+    as_of, month = [], start
+    while True:
+        month = datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, tzinfo=UTC)
+        if month >= end:
+            break
+        as_of.append(month)
+    as_of.append(end)
+    points = []
+    for j, instant in enumerate(as_of):
+        active = max(customers - (j + 1) // 2, 0)
+        points.append({
+            "as_of": iso(instant), "active": active, "mrr": 250.0 * active,
+            "logo_retention": round(100 * active / customers, 2) if customers else None,
+            "mrr_retention": (round(100 * active / customers, 2) if customers else None),
+        })
+    return {"month": start.strftime("%Y-%m"), "customers": customers, "checkpoints": points}
+
+
+def depth_sections(end: datetime, k: int) -> dict:
+    """SPEC 4b's sections, hand-made: the plans add up to the week's totals (MRR 30,000.25 + 1,000 k,
+    100 + 2 k customers, new 1,200, expansion 350, contraction 90, churned 400, net new 1,060); the
+    movers are those movements; a "legacy" plan exists in weeks 2 and 3 only."""
+    legacy = 500.0 if k in (2, 3) else 0.0
+    by_plan = {
+        ENTERPRISE: _plan(round(10000.0 + 300 * k, 2), 10, new=300.0, expansion=100.0),
+        "professional": _plan(round(14000.25 + 500 * k, 2), 30 + k, new=600.0, expansion=200.0,
+                              contraction=50.0, churned=300.0),
+        "starter": _plan(round(6000.0 + 200 * k - legacy, 2), 60 + k - (2 if legacy else 0), new=300.0,
+                         expansion=50.0, contraction=40.0, churned=100.0),
+    }
+    if legacy:
+        by_plan["legacy"] = _plan(legacy, 2)
+    return {
+        "retention": {
+            "nrr_12m": None if k == DEPTH_FROM else round(104.5 + 0.1 * k, 2),
+            "grr_12m": None if k == DEPTH_FROM else 91.2, "nrr_1m": 100.8, "grr_1m": 98.9,
+            "logo_retention_12m": None if k == DEPTH_FROM else 84.0,
+            "cohorts": [_cohort(start, end, i) for i, start in enumerate(_months_before(end, 12))],
+        },
+        "segments": {"by_plan": by_plan},
+        "movements": {"largest": [
+            {"customer_id": 17, "name": "Globex Corporation", "kind": "new", "mrr_start": 0.0,
+             "mrr_end": 1200.0, "change": 1200.0},
+            {"customer_id": 4, "name": XSS_NAME, "kind": "churned", "mrr_start": 400.0, "mrr_end": 0.0,
+             "change": -400.0},
+            {"customer_id": 9, "name": "Initech", "kind": "expansion", "mrr_start": 250.0, "mrr_end": 450.0,
+             "change": 200.0},
+            {"customer_id": 23, "name": "Umbrella", "kind": "expansion", "mrr_start": 100.0,
+             "mrr_end": 250.0, "change": 150.0},
+            {"customer_id": 31, "name": None, "kind": "contraction", "mrr_start": 300.0, "mrr_end": 210.0,
+             "change": -90.0},
+        ]},
     }
 
 
