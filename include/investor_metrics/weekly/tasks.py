@@ -110,22 +110,37 @@ def _require_source_schema(period: Period, tables) -> None:
         raise AirflowFailException(str(exc)) from exc
 
 
+DEPTH_REFUSED = "depth_refused.json"
+
+
 def extract_business_data(context) -> str:
     """The business frames and the depth frames of SPEC 4b (``depth_customers``, ``depth_cohorts``,
-    ``depth_plan_mrr``), staged together: every snapshot carries the depth sections."""
+    ``depth_plan_mrr``), staged together: every snapshot carries the depth sections. Rows the
+    depth extract refuses (an MRR beyond int64, an unknown interval) are rows ``validate_data``
+    names with its rule first: the refusal is staged (``DEPTH_REFUSED``) and raised by
+    ``compute_metrics`` only if validation let them through."""
     from include.investor_metrics.weekly import extract
     from include.investor_metrics.weekly.depth.extract import extract_depth
+    from include.investor_metrics.weekly.metrics.rounding import MoneyRangeError
 
     period = run_period(context)
     log.info("period %s → %s (%s, %.0f h)", period.start, period.end, period.type, period.hours)
     _require_source_schema(period, BUSINESS_TABLES)
     conn = source_conn()
+    refused = None
     try:
-        frames = {**extract.extract_business_data(conn, period), **extract_depth(conn, period)}
+        frames = extract.extract_business_data(conn, period)
+        try:
+            frames.update(extract_depth(conn, period))
+        except (MoneyRangeError, ValueError) as exc:
+            refused = {"money": isinstance(exc, MoneyRangeError), "message": str(exc)}
     finally:
         conn.close()
     folder = local_dir(os.path.join(run_staging_dir(context), "business"))
     extract.write_frames(frames, folder)
+    if refused:
+        log.warning("depth figures refused (validation decides first): %s", refused["message"])
+    write_json_atomic(os.path.join(folder, DEPTH_REFUSED), refused)
     log.info("business data: %s", {k: len(v) for k, v in frames.items()})
     return folder
 
@@ -209,10 +224,14 @@ def validate_data(context) -> dict:
 def compute_metrics(context, business_dir: str, ai_dir: str, health_dir: str, data_quality: dict) -> str:
     from include.investor_metrics.weekly import extract
     from include.investor_metrics.weekly.depth.extract import DEPTH_FRAMES
+    from include.investor_metrics.weekly.metrics.rounding import MoneyRangeError
     from include.investor_metrics.weekly.metrics.snapshot import build_snapshot
 
     period = run_period(context)
     business = extract.read_frames(business_dir)
+    refused = read_staged_json(os.path.join(business_dir, DEPTH_REFUSED))
+    if refused:
+        raise (MoneyRangeError if refused["money"] else ValueError)(refused["message"])
     missing = [name for name in DEPTH_FRAMES if name not in business]
     if missing:
         raise FileNotFoundError(f"compute_metrics: {business_dir} lacks {', '.join(missing)}; clear "
