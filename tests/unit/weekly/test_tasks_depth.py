@@ -37,8 +37,8 @@ def source(fresh_database, monkeypatch, tmp_path):
 
 
 def subscriptions(conn, rows):
-    insert(conn, "subscriptions", ["subscription_id", "customer_id", "plan", "billing_interval", "amount_cents",
-                                   "started_at", "ended_at"], rows)
+    insert(conn, "subscriptions", ["subscription_id", "customer_id", "plan", "billing_interval",
+                                   "amount_cents", "started_at", "ended_at"], rows)
 
 
 def computed(context) -> dict:
