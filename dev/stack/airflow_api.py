@@ -104,3 +104,17 @@ class AirflowClient:
 
     def backfills(self, dag_id: str) -> list[dict]:
         return self.request("GET", f"/api/v2/backfills?dag_id={dag_id}&limit=100").get("backfills", [])
+
+    def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict:
+        return self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
+
+    def set_task_state(self, dag_id: str, run_id: str, task_id: str, state: str, note: str) -> None:
+        """Mark one task instance ``success``, ``failed`` or ``skipped`` (as the UI's "Mark as")."""
+        self.request("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}",
+                     {"new_state": state, "note": note})
+
+    def clear_tasks(self, dag_id: str, run_id: str, task_ids: list[str]) -> None:
+        """Clear these task instances of one run (whatever their state): the scheduler runs them again."""
+        self.request("POST", f"/api/v2/dags/{dag_id}/clearTaskInstances",
+                     {"dry_run": False, "dag_run_id": run_id, "task_ids": task_ids, "only_failed": False,
+                      "reset_dag_runs": True})

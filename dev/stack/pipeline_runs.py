@@ -1,5 +1,12 @@
 """The demo's pipeline through the real scheduler: the weekly DAG and the probe DAG unpaused, the
-weeks before the latest one backfilled, progress shown until every run is done."""
+weeks before the latest one backfilled, progress shown until every run is done.
+
+The history comes first: unpausing the weekly DAG makes the scheduler start the latest complete
+week at once (catchup is off), and a backfill's runs need the DAG unpaused, so both start together.
+The latest week's weekly summary (the one e-mail of the demo) is therefore held: its task instance
+is marked skipped, with a note, before it can run, and cleared once every week of the history is
+archived, so the first e-mail a newcomer gets compares with the previous week and draws 12 weeks.
+The alert e-mails of the latest week are not held (SPEC 8: at once)."""
 
 from __future__ import annotations
 
@@ -11,6 +18,8 @@ from dev.stack.env import Stack, say
 
 WEEKLY_DAG = "investor_metrics"
 PROBE_DAG = "service_health_probe"
+SUMMARY_TASK = "send_weekly_summary"
+HOLD_NOTE = "held by make demo until the history is backfilled (the e-mail's deltas and trend charts need it)"
 
 
 def history_intervals(cron: str, tz, now: datetime, weeks: int) -> list[tuple[datetime, datetime]]:
@@ -66,22 +75,32 @@ def run_history_and_latest_week(stack: Stack, client, timeout: float = 3600) -> 
             say("history already backfilled by an earlier `make demo`")
     deadline = time.monotonic() + timeout
     shown = None
+    held = None  # the latest week's summary: None = not looked at yet, True = held, False = running free
     while time.monotonic() < deadline:
         runs = client.dag_runs(WEEKLY_DAG, limit=weeks + 20)
         backfill = [r for r in runs if r["run_type"] == "backfill"]
         scheduled = [r for r in runs if r["run_type"] == "scheduled"]
         done = sum(r["state"] == "success" for r in backfill)
         failed = [r for r in backfill if r["state"] == "failed"]
+        history_done = done + len(failed) >= weeks
+        if scheduled and held is None:
+            held = hold_summary(client, scheduled[0]["dag_run_id"]) if weeks and not history_done else False
+        if held and history_done:
+            client.clear_tasks(WEEKLY_DAG, scheduled[0]["dag_run_id"], [SUMMARY_TASK])
+            say(f"history built: the latest week's {SUMMARY_TASK} released (it e-mails now)")
+            held = False
+            continue
         latest_state = scheduled[0]["state"] if scheduled else "queued"
         status = (
             f"history: {done}/{weeks} weeks done"
             + (f", {len(failed)} failed" if failed else "")
             + f" | latest week: {latest_state}"
+            + (" (its summary e-mail waits for the history)" if held else "")
         )
         if status != shown:
             say(status)
             shown = status
-        finished = done + len(failed) >= weeks and latest_state in ("success", "failed")
+        finished = history_done and held is False and latest_state in ("success", "failed")
         if finished:
             if failed or latest_state == "failed":
                 bad = [r["dag_run_id"] for r in failed] + (
@@ -101,3 +120,22 @@ def run_history_and_latest_week(stack: Stack, client, timeout: float = 3600) -> 
             )
         time.sleep(3)
     raise RuntimeError(f"the runs did not finish within {timeout:.0f} s; watch them in the Airflow UI")
+
+
+def hold_summary(client, run_id: str) -> bool | None:
+    """Mark the latest week's summary task skipped before it runs; True when it is held (now, or by an
+    interrupted earlier ``make demo``), False when it already ran or runs (nothing to hold), None when
+    its task instance is not there yet (asked again at the next poll)."""
+    from dev.stack.airflow_api import AirflowAPIError
+
+    try:
+        ti = client.task_instance(WEEKLY_DAG, run_id, SUMMARY_TASK)
+    except AirflowAPIError:
+        return None
+    if ti.get("state") == "skipped" and ti.get("note") == HOLD_NOTE:
+        return True
+    if ti.get("state") not in (None, "none"):
+        return False
+    client.set_task_state(WEEKLY_DAG, run_id, SUMMARY_TASK, "skipped", HOLD_NOTE)
+    say(f"latest week: its {SUMMARY_TASK} waits until the history is built")
+    return True

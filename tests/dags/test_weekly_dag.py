@@ -133,8 +133,9 @@ def test_a_week_end_to_end(dag_env, source_db):
 
     assert snapshot["timestamp"] == PERIOD_END
     assert snapshot["period"] == {"start": "2026-11-15T09:00:00Z", "end": PERIOD_END, "type": "on_demand"}
-    assert list(snapshot)[:9] == ["timestamp", "generated_at", "period", "system_health", "ai_platform",
-                                  "financial", "business_health", "data_quality", "alerts"]
+    assert list(snapshot) == ["timestamp", "generated_at", "period", "system_health", "ai_platform",
+                              "financial", "business_health", "retention", "segments", "movements",
+                              "data_quality", "alerts"]
     p = {"start": START, "end": END}
 
     mrr12, active = _q(source_db, """
@@ -184,6 +185,7 @@ def test_a_week_end_to_end(dag_env, source_db):
         float((Decimal(promoters - detractors) * 100 / responses).quantize(Decimal("0.01"), ROUND_HALF_UP)))
 
     assert snapshot["data_quality"]["success"] is True
+    assert_depth_sections(snapshot, source_db)
 
     # alerts: what the rules say about this snapshot is in the snapshot, the store and the history
 
@@ -193,6 +195,9 @@ def test_a_week_end_to_end(dag_env, source_db):
         assert (alert["period_end"] == PERIOD_END
                 and alert["severity"] in ("critical", "high", "medium", "low"))
         assert "run_id" not in alert and "notified" not in alert
+    nrr = snapshot["retention"]["nrr_12m"]
+    assert ("net_revenue_retention_below_target" in {a["rule"] for a in snapshot["alerts"]}) == (
+        nrr is not None and nrr < 100)
     growth = snapshot["financial"]["mrr_growth_rate"]
     assert ("mrr_growth_below_target" in {a["rule"] for a in snapshot["alerts"]}) == (
         growth is not None and growth < 5)
@@ -224,6 +229,83 @@ def test_a_week_end_to_end(dag_env, source_db):
     assert states2["archive_snapshot"] in ("success", "TaskInstanceState.SUCCESS")
     archived = dr2.get_task_instance("archive_snapshot").xcom_pull(task_ids="archive_snapshot")
     assert archived["period_file"].endswith(PERIOD_FILE)
+
+
+MRR_AS_OF = """
+    SELECT customer_id,
+           sum(CASE billing_interval WHEN 'month' THEN amount_cents * 12 ELSE amount_cents END) m
+    FROM subscriptions
+    WHERE amount_cents > 0 AND started_at < %(t)s AND (ended_at IS NULL OR ended_at >= %(t)s)
+    GROUP BY customer_id"""
+
+
+def _all(settings, sql, params=None):
+    conn = connect(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params or {})
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def assert_depth_sections(snapshot, source_db):
+    """SPEC 4b, recomputed with plain SQL over the source tables (UTC, so a month back is 22 Oct)."""
+    retention = snapshot["retention"]
+    for key, base in (("12m", datetime(2025, 11, 22, 9, tzinfo=timezone.utc)),
+                      ("1m", datetime(2026, 10, 22, 9, tzinfo=timezone.utc))):
+        b_sum, e_sum, kept, customers, still = _q(source_db, f"""
+            SELECT sum(b.m), coalesce(sum(e.m), 0), coalesce(sum(least(b.m, coalesce(e.m, 0))), 0),
+                   count(*), count(e.m)
+            FROM ({MRR_AS_OF.replace("%(t)s", "%(base)s")}) b
+            LEFT JOIN ({MRR_AS_OF.replace("%(t)s", "%(end)s")}) e USING (customer_id)""",
+            {"base": base, "end": END})
+        assert retention[f"nrr_{key}"] == _pct(e_sum, b_sum)
+        assert retention[f"grr_{key}"] == _pct(kept, b_sum)
+        if key == "12m":
+            assert retention["logo_retention_12m"] == _pct(still, customers)
+    # the generator's 150 days hold nobody paying a year back: no base set, no NRR, no alert
+    assert retention["nrr_12m"] is retention["grr_12m"] is retention["logo_retention_12m"] is None
+    assert retention["nrr_1m"] is not None
+    sizes = dict(_all(source_db, """
+        SELECT to_char(first_paid, 'YYYY-MM'), count(*) FROM (
+          SELECT min(started_at) first_paid FROM subscriptions WHERE amount_cents > 0 GROUP BY customer_id) f
+        WHERE first_paid >= '2025-12-01T00:00:00Z' AND first_paid < %(end)s GROUP BY 1""", {"end": END}))
+    months = [f"{2025 + (11 + k) // 12}-{(11 + k) % 12 + 1:02d}" for k in range(12)]  # 2025-12 … 2026-11
+    assert [(c["month"], c["customers"]) for c in retention["cohorts"]] == [
+        (m, sizes.get(m, 0)) for m in months]
+    for cohort in retention["cohorts"]:
+        assert cohort["checkpoints"][-1]["as_of"] == PERIOD_END
+
+    by_plan = snapshot["segments"]["by_plan"]
+    plan_mrr = dict(_all(source_db, """
+        SELECT coalesce(plan, 'unknown'),
+               sum(CASE billing_interval WHEN 'month' THEN amount_cents * 12 ELSE amount_cents END)
+                 FILTER (WHERE started_at < %(end)s AND (ended_at IS NULL OR ended_at >= %(end)s))
+        FROM subscriptions  -- the plans of the subscriptions running as of start or as of end
+        WHERE (started_at < %(start)s AND (ended_at IS NULL OR ended_at >= %(start)s))
+           OR (started_at < %(end)s AND (ended_at IS NULL OR ended_at >= %(end)s))
+        GROUP BY 1""", {"start": START, "end": END}))
+    assert {plan: one["mrr"] for plan, one in by_plan.items()} == {
+        plan: _cents(m or 0) for plan, m in plan_mrr.items()}
+    financial = snapshot["financial"]
+    assert round(sum(one["mrr"] for one in by_plan.values()), 2) == financial["mrr"]
+
+    moves = _all(source_db, f"""
+        SELECT customer_id, coalesce(s.m, 0), coalesce(e.m, 0)
+        FROM ({MRR_AS_OF.replace("%(t)s", "%(start)s")}) s
+        FULL JOIN ({MRR_AS_OF.replace("%(t)s", "%(end)s")}) e USING (customer_id)
+        WHERE coalesce(s.m, 0) <> coalesce(e.m, 0)
+        ORDER BY abs(coalesce(e.m, 0) - coalesce(s.m, 0)) DESC, customer_id LIMIT 10""",
+        {"start": START, "end": END})
+    assert [(m["customer_id"], m["mrr_start"], m["mrr_end"], m["change"])
+            for m in snapshot["movements"]["largest"]] == [
+        (c, _cents(s), _cents(e), _cents(e - s)) for c, s, e in moves]
+    for m in snapshot["movements"]["largest"]:
+        assert m["name"]
+        s, e = m["mrr_start"], m["mrr_end"]
+        assert m["kind"] == ("churned" if e == 0 else "expansion" if 0 < s < e else "contraction" if s else
+                             m["kind"] if m["kind"] in ("new", "reactivation") else "new or reactivation")
 
 
 def test_on_demand_run_with_send_email_mails_alerts_then_the_summary_once(dag_env):

@@ -68,6 +68,20 @@ def test_run_command_comes_up_and_stops_cleanly(stack_env):
     latest = json.loads((Path(stack_env["INVESTOR_ARCHIVE_DIR"]) / "metrics_snapshot.json").read_text())
     assert latest["period"]["type"] == "weekly"
     assert latest["financial"]["active_customers"] > 0
+    assert {"retention", "segments", "movements"} <= set(latest)
+    # its summary e-mail went out after the history was built: it compares with the previous week
+    assert "summary e-mail waits for the history" in up.stdout
+    import email
+    import email.policy
+    import re
+
+    summaries = [m for m in (email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+                             for p in sorted((Path(stack_env["CFX_STATE_DIR"]) / "outbox").glob("*.eml")))
+                 if m["Subject"].startswith("ChatterFix investor metrics")]
+    assert summaries, up.stdout
+    text = summaries[0].get_body(("plain",)).get_content()
+    mrr_row = next(line for line in text.splitlines() if re.match(r"\s*MRR\s{2,}\$", line))
+    assert not mrr_row.rstrip().endswith("—"), text
 
     port = stack_env["AIRFLOW_PORT"]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=10) as resp:

@@ -22,14 +22,19 @@ def bench_period():
 # ================================================================================== data floor
 def extract_queries(period, tasks) -> list[tuple[str, str, str, dict]]:
     """(task, label, sql file, binds) of the data the run reads with the extract SQL files, in the
-    DAG's order. The customer-history query's ids come from the subscriptions result (filled in
-    when it runs). ``evaluate_alerts`` reads the churn of the 8 weeks before the period: stored
+    DAG's order (``extract_business_data`` also reads the depth figures of SPEC 4b, ``sql/depth/``).
+    The customer-history query's ids come from the subscriptions result (filled in when it runs).
+    ``evaluate_alerts`` reads the churn of the 8 weeks before the period: stored
     snapshots, and for the weeks without one the subscriptions extract over their span (as
     ``include.investor_metrics.weekly.alerts.churn_history.previous_churned_customers`` does; the bench
     database stores none of them)."""
+    from include.investor_metrics.weekly.depth.extract import cohort_params, customer_params
+    from include.investor_metrics.weekly.depth.instants import depth_instants
     from include.investor_metrics.weekly.extract import period_bounds
 
     bounds = period_bounds(period)
+    depth = depth_instants(period)  # bound as depth.extract.extract_depth binds them
+    depth_bounds = customer_params(depth)
     history = []
     if ALERTS_TASK in tasks:
         import pendulum
@@ -57,6 +62,9 @@ def extract_queries(period, tasks) -> list[tuple[str, str, str, dict]]:
         ("extract_business_data", "usage", "extract/usage.sql", bounds),
         ("extract_business_data", "nps", "extract/nps.sql", bounds),
         ("extract_business_data", "leads", "extract/leads.sql", bounds),
+        ("extract_business_data", "depth_customers", "depth/customers.sql", depth_bounds),
+        ("extract_business_data", "depth_cohorts", "depth/cohorts.sql", cohort_params(depth)),
+        ("extract_business_data", "depth_plan_mrr", "depth/plan_mrr.sql", depth_bounds),
         ("extract_ai_metrics", "ai_metrics", "extract/ai_metrics.sql", bounds),
         ("extract_health_checks", "health_checks", "extract/health_checks.sql", {**bounds, "services": []}),
         *history,

@@ -110,19 +110,37 @@ def _require_source_schema(period: Period, tables) -> None:
         raise AirflowFailException(str(exc)) from exc
 
 
+DEPTH_REFUSED = "depth_refused.json"
+
+
 def extract_business_data(context) -> str:
+    """The business frames and the depth frames of SPEC 4b (``depth_customers``, ``depth_cohorts``,
+    ``depth_plan_mrr``), staged together: every snapshot carries the depth sections. Rows the
+    depth extract refuses (an MRR beyond int64, an unknown interval) are rows ``validate_data``
+    names with its rule first: the refusal is staged (``DEPTH_REFUSED``) and raised by
+    ``compute_metrics`` only if validation let them through."""
     from include.investor_metrics.weekly import extract
+    from include.investor_metrics.weekly.depth.extract import extract_depth
+    from include.investor_metrics.weekly.metrics.rounding import MoneyRangeError
 
     period = run_period(context)
     log.info("period %s → %s (%s, %.0f h)", period.start, period.end, period.type, period.hours)
     _require_source_schema(period, BUSINESS_TABLES)
     conn = source_conn()
+    refused = None
     try:
         frames = extract.extract_business_data(conn, period)
+        try:
+            frames.update(extract_depth(conn, period))
+        except (MoneyRangeError, ValueError) as exc:
+            refused = {"money": isinstance(exc, MoneyRangeError), "message": str(exc)}
     finally:
         conn.close()
     folder = local_dir(os.path.join(run_staging_dir(context), "business"))
     extract.write_frames(frames, folder)
+    if refused:
+        log.warning("depth figures refused (validation decides first): %s", refused["message"])
+    write_json_atomic(os.path.join(folder, DEPTH_REFUSED), refused)
     log.info("business data: %s", {k: len(v) for k, v in frames.items()})
     return folder
 
@@ -205,13 +223,23 @@ def validate_data(context) -> dict:
 
 def compute_metrics(context, business_dir: str, ai_dir: str, health_dir: str, data_quality: dict) -> str:
     from include.investor_metrics.weekly import extract
+    from include.investor_metrics.weekly.depth.extract import DEPTH_FRAMES
+    from include.investor_metrics.weekly.metrics.rounding import MoneyRangeError
     from include.investor_metrics.weekly.metrics.snapshot import build_snapshot
 
     period = run_period(context)
     business = extract.read_frames(business_dir)
+    refused = read_staged_json(os.path.join(business_dir, DEPTH_REFUSED))
+    if refused:
+        raise (MoneyRangeError if refused["money"] else ValueError)(refused["message"])
+    missing = [name for name in DEPTH_FRAMES if name not in business]
+    if missing:
+        raise FileNotFoundError(f"compute_metrics: {business_dir} lacks {', '.join(missing)}; clear "
+                                "extract_business_data with downstream tasks to stage them again")
+    depth = {name: business.pop(name) for name in DEPTH_FRAMES}
     ai = extract.read_frames(ai_dir)["ai"]
     health = extract.read_frames(health_dir)["health"]
-    snapshot = build_snapshot(period, business, ai, health, _configured_services())
+    snapshot = build_snapshot(period, business, ai, health, _configured_services(), depth=depth)
     snapshot["data_quality"] = data_quality
     snapshot.setdefault("alerts", [])
     path = write_json_atomic(os.path.join(local_dir(run_staging_dir(context)), "snapshot.json"), snapshot)
@@ -255,9 +283,10 @@ def evaluate_alerts(context, snapshot_path: str) -> str:
 
 
 def ordered_snapshot(snapshot: dict) -> dict:
-    """The SPEC section 7 key order (readers diff these files by eye)."""
+    """The SPEC section 7 key order, the depth sections of SPEC 4b after business_health (readers
+    diff these files by eye)."""
     order = ["timestamp", "generated_at", "period", "system_health", "ai_platform", "financial",
-             "business_health", "data_quality", "alerts"]
+             "business_health", "retention", "segments", "movements", "data_quality", "alerts"]
     out = {key: snapshot[key] for key in order if key in snapshot}
     out.update({k: v for k, v in snapshot.items() if k not in out})
     return out

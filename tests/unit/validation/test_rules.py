@@ -257,3 +257,28 @@ def test_several_broken_rules_are_all_listed(with_bad_rows):
         result.raise_for_failures()
     assert "subscriptions.billing_interval: 3 rows" in str(raised.value)
     assert "ai_requests.latency_ms: 2 rows" in str(raised.value)
+
+
+def test_what_the_depth_figures_read_is_checked_before_they_are_computed():
+    """The depth SQL of SPEC 4b (``sql/depth/``) reads subscriptions.plan and customers.name besides
+    what section 4 reads: both are in the schema check (a text column), customers.name is also
+    not null on every row; subscriptions.plan may be null (SPEC 3 has no rule: its MRR is listed
+    under the plan ``unknown``). The depth queries read no subscription the period's window leaves
+    out: every instant they look at (start, end, end − 1 month, end − 12 months, the cohorts'
+    checkpoints, the first paid instant of a cohort member) is before ``end``, the window's bound."""
+    from pathlib import Path
+
+    from include.investor_metrics.validation.rules import SOURCE_COLUMNS, WINDOWS, row_checks
+
+    depth_sql = " ".join(p.read_text() for p in sorted(
+        (Path(__file__).parents[3] / "include/investor_metrics/sql/depth").glob("*.sql")))
+    for table, column in [("subscriptions", "plan"), ("customers", "name"), ("subscriptions", "amount_cents"),
+                          ("subscriptions", "billing_interval"), ("subscriptions", "started_at"),
+                          ("subscriptions", "ended_at")]:
+        assert column in depth_sql
+        assert SOURCE_COLUMNS[table][column] in ("text", "money", "timestamptz")
+    assert WINDOWS["subscriptions"] == ("started_at", None, "end") and WINDOWS["customers"] is None
+    rules = {(c.table, c.column, c.rule) for checks in row_checks({"start": None, "end": None}).values()
+             for c in checks}
+    assert ("customers", "name", "not null") in rules
+    assert not any(t == "subscriptions" and c == "plan" for t, c, _r in rules)

@@ -1,19 +1,21 @@
 """The alert rules of SPEC section 6, as data (pure; ``evaluate.py`` applies them).
 
-=================================  ==========================================  ========  ========
-rule                               fires when                                  severity  category
-=================================  ==========================================  ========  ========
-``critical_system_failure``        system_health.status = "critical"           critical  system
-``uptime_below_target``            system_health.uptime_percentage < 99.5      high      system
-``churn_spike``                    business_health.churned_customers > bound   high      business
-``mrr_growth_below_target``        financial.mrr_growth_rate < 5               medium    financial
-``api_response_time_above_target`` system_health.avg_response_time_ms > 1000   medium    system
-``ai_accuracy_below_target``       ai_platform.accuracy_rate < 90              medium    ai
-``services_degraded``              services_healthy < services_total           low       system
-=================================  ==========================================  ========  ========
+=======================================  ==========================================  ========  =========
+rule                                     fires when                                  severity  category
+=======================================  ==========================================  ========  =========
+``critical_system_failure``              system_health.status = "critical"           critical  system
+``uptime_below_target``                  system_health.uptime_percentage < 99.5      high      system
+``churn_spike``                          business_health.churned_customers > bound   high      business
+``mrr_growth_below_target``              financial.mrr_growth_rate < 5               medium    financial
+``net_revenue_retention_below_target``   retention.nrr_12m < 100                     medium    financial
+``api_response_time_above_target``       system_health.avg_response_time_ms > 1000   medium    system
+``ai_accuracy_below_target``             ai_platform.accuracy_rate < 90              medium    ai
+``services_degraded``                    services_healthy < services_total           low       system
+=======================================  ==========================================  ========  =========
 
 - The comparison is on the reported (rounded) value of the snapshot, strictly: uptime 99.5 does not
-  fire, 99.49 does. A null value (e.g. no rated AI answer, hence no accuracy_rate) never fires.
+  fire, 99.49 does. A null value (e.g. no rated AI answer, hence no accuracy_rate; no customer paying
+  12 months before, hence no nrr_12m) never fires.
 - ``churn_spike``: bound = max(minimum, multiplier × mean churned_customers of the previous weeks),
   defaults max(2, 2 × mean of the 8 previous weeks). At the start of the history, fewer than 8
   previous weeks may be given: the mean is over those given; with none the bound is the minimum.
@@ -73,6 +75,13 @@ RULES: tuple[Rule, ...] = (
         title="MRR growth {value}% is below the {threshold}% monthly target",
         message="Monthly recurring revenue {moved} {abs_value}% over the last month, to ${mrr} in the "
                 "week ending {week}; the target is {threshold}% month-over-month growth.",
+    ),
+    Rule(
+        "net_revenue_retention_below_target", "medium", "financial", "retention.nrr_12m", "<", 100,
+        title="Net revenue retention {value}% is below the {threshold}% target",
+        message="The customers who paid a year before the week ending {week} now pay {value}% of what "
+                "they paid then (net revenue retention over 12 months, expansion included), below the "
+                "{threshold}% target.",
     ),
     Rule(
         "api_response_time_above_target", "medium", "system", "system_health.avg_response_time_ms", ">",

@@ -1,16 +1,17 @@
 """The alert thresholds: defaults < ``INVESTOR_ALERT_*`` environment < the Airflow Variable
 ``investor_alert_thresholds``; read by the alert task at run time, never at import.
 
-===================================  =======  ========================================
-setting                              default  environment variable
-===================================  =======  ========================================
-``uptime_below_target``              99.5     ``INVESTOR_ALERT_UPTIME_BELOW_TARGET``
-``mrr_growth_below_target``          5        ``INVESTOR_ALERT_MRR_GROWTH_BELOW_TARGET``
-``churn_spike`` (the multiplier)     2        ``INVESTOR_ALERT_CHURN_SPIKE``
-``churn_spike_minimum``              2        ``INVESTOR_ALERT_CHURN_SPIKE_MINIMUM``
-``api_response_time_above_target``   1000     ``INVESTOR_ALERT_API_RESPONSE_TIME_ABOVE_TARGET``
-``ai_accuracy_below_target``         90       ``INVESTOR_ALERT_AI_ACCURACY_BELOW_TARGET``
-===================================  =======  ========================================
+=======================================  =======  =======================================================
+setting                                  default  environment variable
+=======================================  =======  =======================================================
+``uptime_below_target``                  99.5     ``INVESTOR_ALERT_UPTIME_BELOW_TARGET``
+``mrr_growth_below_target``              5        ``INVESTOR_ALERT_MRR_GROWTH_BELOW_TARGET``
+``net_revenue_retention_below_target``   100      ``INVESTOR_ALERT_NET_REVENUE_RETENTION_BELOW_TARGET``
+``churn_spike`` (the multiplier)         2        ``INVESTOR_ALERT_CHURN_SPIKE``
+``churn_spike_minimum``                  2        ``INVESTOR_ALERT_CHURN_SPIKE_MINIMUM``
+``api_response_time_above_target``       1000     ``INVESTOR_ALERT_API_RESPONSE_TIME_ABOVE_TARGET``
+``ai_accuracy_below_target``             90       ``INVESTOR_ALERT_AI_ACCURACY_BELOW_TARGET``
+=======================================  =======  =======================================================
 
 The Variable is a JSON object ``{"setting": number}``, e.g. ``{"uptime_below_target": 99.0}``.
 ``critical_system_failure`` and ``services_degraded`` have no number to configure. An unknown

@@ -55,11 +55,16 @@ def cohort_params(instants: DepthInstants) -> dict:
     }
 
 
+def customer_params(instants: DepthInstants) -> dict:
+    """The binds of ``customers.sql`` and ``plan_mrr.sql``: start, end and the two base instants."""
+    return {"start": instants.start, "end": instants.end, "month_ago": instants.base_1m,
+            "year_ago": instants.base_12m}
+
+
 def extract_depth(conn, period: Period) -> dict[str, pd.DataFrame]:
     """The three depth frames of ``period`` (see the module docstring)."""
     instants = depth_instants(period)
-    bounds = {"start": instants.start, "end": instants.end, "month_ago": instants.base_1m,
-              "year_ago": instants.base_12m}
+    bounds = customer_params(instants)
     customers = run_query(conn, "depth/customers.sql", bounds, CUSTOMERS_COLUMNS)
     cohorts = run_query(conn, "depth/cohorts.sql", cohort_params(instants), COHORTS_COLUMNS)
     plan_mrr = run_query(conn, "depth/plan_mrr.sql", bounds, PLAN_MRR_COLUMNS)

@@ -1,10 +1,13 @@
-"""The computed part of a snapshot (SPEC section 7): every section from the extract's frames."""
+"""The computed part of a snapshot (SPEC section 7): every section from the extract's frames, and
+the depth sections of SPEC 4b (``retention``, ``segments``, ``movements``) from the depth frames,
+checked against the exact totals the financial section computed."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from include.investor_metrics.period import Period, iso_utc, to_utc
+from include.investor_metrics.weekly.depth.snapshot import depth_sections
 from include.investor_metrics.weekly.metrics.ai_platform import ai_platform
 from include.investor_metrics.weekly.metrics.customers import (
     at_risk,
@@ -30,6 +33,13 @@ from include.investor_metrics.weekly.metrics.system_health import system_health
 
 
 def financial_and_business_health(period: Period, business: dict[str, pd.DataFrame]) -> tuple[dict, dict]:
+    financial, business_health, _totals = _financial_sections(period, business)
+    return financial, business_health
+
+
+def _financial_sections(period: Period, business: dict[str, pd.DataFrame]) -> tuple[dict, dict, dict]:
+    """``financial``, ``business_health`` and the exact totals the depth sections must add up to
+    (``mrr_twelfths``, ``net_new_mrr_twelfths``: twelfths of a cent)."""
     subscriptions = business["subscriptions"]
     start, end = to_utc(period.start), to_utc(period.end)
     month_ago, since_28d = period.offset(months=1), period.offset(days=28)
@@ -73,7 +83,8 @@ def financial_and_business_health(period: Period, business: dict[str, pd.DataFra
         "at_risk_customers": risky_customers,
         "mrr_at_risk": dollars(risky_mrr),
     }
-    return financial, business_health
+    totals = {"mrr_twelfths": mrr, "net_new_mrr_twelfths": movements.net_new}
+    return financial, business_health, totals
 
 
 def build_snapshot(
@@ -82,11 +93,14 @@ def build_snapshot(
     ai: pd.DataFrame,
     health: pd.DataFrame,
     services: list[str] | None = None,
+    depth: dict[str, pd.DataFrame] | None = None,
 ) -> dict:
     """The computed part of a snapshot (SPEC section 7), plain JSON-serialisable Python; the DAG
-    adds ``generated_at``, ``data_quality`` and ``alerts``."""
-    financial, business_health = financial_and_business_health(period, business)
-    return {
+    adds ``generated_at``, ``data_quality`` and ``alerts``. With ``depth`` (the frames of
+    ``depth/extract.py``; the DAG always passes them) it also holds ``retention``, ``segments`` and
+    ``movements``, whose plan and customer sums are asserted against this snapshot's own totals."""
+    financial, business_health, totals = _financial_sections(period, business)
+    snapshot = {
         "timestamp": iso_utc(period.end),
         "period": period.as_dict(),
         "system_health": system_health(health, services),
@@ -94,3 +108,6 @@ def build_snapshot(
         "financial": financial,
         "business_health": business_health,
     }
+    if depth is not None:
+        snapshot.update(depth_sections(period, depth, **totals))
+    return snapshot

@@ -16,6 +16,7 @@ SPEC_TABLE = {
     "uptime_below_target": ("high", "system"),
     "critical_system_failure": ("critical", "system"),
     "mrr_growth_below_target": ("medium", "financial"),
+    "net_revenue_retention_below_target": ("medium", "financial"),
     "churn_spike": ("high", "business"),
     "api_response_time_above_target": ("medium", "system"),
     "ai_accuracy_below_target": ("medium", "ai"),
@@ -43,6 +44,8 @@ def healthy_snapshot(end: str = END_ISO) -> dict:
         "ai_platform": {"total_requests": 18211, "accuracy_rate": 94.7, "error_rate": 0.8, "providers": {}},
         "financial": {"mrr": 42500.0, "arr": 510000.0, "active_customers": 127, "mrr_growth_rate": 8.2},
         "business_health": {"churned_customers": 1, "churn_risk": "low"},
+        "retention": {"nrr_12m": 104.2, "grr_12m": 93.1, "nrr_1m": 100.4, "grr_1m": 99.2,
+                      "logo_retention_12m": 88.0, "cohorts": []},
         "data_quality": {"success": True, "warnings": []},
         "alerts": [],
     }

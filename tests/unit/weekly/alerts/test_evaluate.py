@@ -30,6 +30,7 @@ def test_a_healthy_week_raises_nothing():
     [
         ("uptime_below_target", "system_health__uptime_percentage", 99.5, 99.49, 99.5),
         ("mrr_growth_below_target", "financial__mrr_growth_rate", 5.0, 4.99, 5.0),
+        ("net_revenue_retention_below_target", "retention__nrr_12m", 100.0, 99.99, 100.0),
         ("api_response_time_above_target", "system_health__avg_response_time_ms", 1000.0, 1000.01, 1000.0),
         ("ai_accuracy_below_target", "ai_platform__accuracy_rate", 90.0, 89.99, 90.0),
     ],
@@ -102,7 +103,7 @@ def test_severities_and_categories_are_those_of_the_spec():
         system_health__uptime_percentage=80.0, system_health__status="critical",
         system_health__services_healthy=0, system_health__avg_response_time_ms=1500.0,
         financial__mrr_growth_rate=-3.0, business_health__churned_customers=30,
-        ai_platform__accuracy_rate=50.0,
+        ai_platform__accuracy_rate=50.0, retention__nrr_12m=80.0,
     )
     found = evaluate.evaluate(snap, thresholds={}, previous_churned=QUIET_HISTORY)
     assert {a["rule"]: (a["severity"], a["category"]) for a in found} == SPEC_TABLE
@@ -115,10 +116,31 @@ def test_severities_and_categories_are_those_of_the_spec():
     "path",
     ["system_health__uptime_percentage", "financial__mrr_growth_rate", "system_health__avg_response_time_ms",
      "ai_platform__accuracy_rate", "business_health__churned_customers", "system_health__services_healthy",
-     "system_health__status"],
+     "system_health__status", "retention__nrr_12m"],
 )
 def test_a_null_metric_never_fires(path):
     assert fired(with_values(healthy_snapshot(), **{path: None}), previous=[]) == {}
+
+
+def test_net_revenue_retention_fires_below_100_and_never_without_a_base_set():
+    # 99.99 < 100 fires; exactly 100 (the customers of a year ago pay what they paid) does not; a null
+    # nrr_12m (nobody paid 12 months before: no base set) never does, nor a snapshot without the section
+    rule = "net_revenue_retention_below_target"
+    assert rule not in fired(with_values(healthy_snapshot(), retention__nrr_12m=100.0))
+    alert = fired(with_values(healthy_snapshot(), retention__nrr_12m=99.99))[rule]
+    assert (alert["severity"], alert["category"]) == ("medium", "financial")
+    assert alert["metric"] == "retention.nrr_12m"
+    assert (alert["value"], alert["threshold"]) == (99.99, 100.0)
+    assert alert["title"] == "Net revenue retention 99.99% is below the 100% target"
+    assert "pay 99.99% of what they paid then" in alert["message"] and "22 Nov 2026" in alert["message"]
+    assert fired(with_values(healthy_snapshot(), retention__nrr_12m=None)) == {}
+    snap = healthy_snapshot()
+    del snap["retention"]
+    assert fired(snap) == {}
+    # configurable like the others
+    low = with_values(healthy_snapshot(), retention__nrr_12m=97.5)
+    assert rule not in fired(low, thresholds={rule: 95})
+    assert rule in fired(low)
 
 
 def test_missing_sections_do_not_fire():

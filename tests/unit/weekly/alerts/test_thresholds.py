@@ -21,7 +21,7 @@ def test_load_thresholds_defaults():
     assert thresholds.load_thresholds(env={}, get_variable=no_variable) == {
         "uptime_below_target": 99.5, "churn_spike": 2.0, "mrr_growth_below_target": 5.0,
         "api_response_time_above_target": 1000.0, "ai_accuracy_below_target": 90.0,
-        "churn_spike_minimum": 2.0,
+        "net_revenue_retention_below_target": 100.0, "churn_spike_minimum": 2.0,
     }
 
 
@@ -46,6 +46,15 @@ def test_load_thresholds_from_the_environment_then_the_variable():
     # A Variable read with deserialize_json (a dict already) works too.
     as_dict = thresholds.load_thresholds(env={}, get_variable=lambda _k: {"churn_spike": 3})
     assert as_dict["churn_spike"] == 3.0
+
+
+def test_the_net_revenue_retention_target_is_configurable_like_the_others():
+    env = {"INVESTOR_ALERT_NET_REVENUE_RETENTION_BELOW_TARGET": "95"}
+    assert thresholds.load_thresholds(env=env, get_variable=no_variable)[
+        "net_revenue_retention_below_target"] == 95.0
+    from_variable = thresholds.load_thresholds(
+        env=env, get_variable=lambda _k: {"net_revenue_retention_below_target": 90})
+    assert from_variable["net_revenue_retention_below_target"] == 90.0
 
 
 @pytest.mark.parametrize(
