@@ -325,7 +325,9 @@ def test_on_demand_run_with_send_email_mails_alerts_then_the_summary_once(dag_en
     assert "week ending 22 Nov 2026" in summary[0]["Subject"]
     html = summary[0].get_body(("html",)).get_content()
     cids = {p["Content-ID"].strip("<>") for p in summary[0].walk() if p.get_content_type() == "image/png"}
-    assert len(cids) == 4 and all(f"cid:{cid}" in html for cid in cids)
+    # 4 trend charts and the MRR movements chart (SPEC 4b), each referenced from the HTML
+    assert len(cids) == 5 and all(f"cid:{cid}" in html for cid in cids)
+    assert any(cid.startswith("chart-mrr_movements.") for cid in cids)
     attached = [p for p in summary[0].iter_attachments() if p.get_filename() == ATTACHMENT]
     snapshot = json.loads((dag_env / "archive" / PERIOD_FILE).read_text())
     assert json.loads(attached[0].get_content()) == snapshot
