@@ -43,6 +43,17 @@ from include.investor_metrics.db import connect  # noqa: E402
 from include.investor_metrics.settings import PostgresSettings  # noqa: E402
 
 
+def fetch_all(settings: PostgresSettings, sql: str, params=None) -> list[tuple]:
+    """Every row of one statement, on a connection of its own."""
+    conn = connect(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params or {})
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
 def _server_settings() -> tuple[PostgresSettings, str]:
     url = os.environ.get("INVESTOR_TEST_PG", "").strip()
     if url:

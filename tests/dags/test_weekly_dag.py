@@ -17,7 +17,7 @@ import pytest
 from dev.demo_data import loader
 from include.investor_metrics.db import connect
 from include.investor_metrics.settings import PostgresSettings
-from tests.conftest import PROJECT_ROOT, free_port
+from tests.conftest import PROJECT_ROOT, fetch_all, free_port
 
 END = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)
 START = datetime(2026, 11, 15, 9, tzinfo=timezone.utc)
@@ -239,14 +239,7 @@ MRR_AS_OF = """
     GROUP BY customer_id"""
 
 
-def _all(settings, sql, params=None):
-    conn = connect(settings)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params or {})
-            return cur.fetchall()
-    finally:
-        conn.close()
+_all = fetch_all  # tests/conftest.py
 
 
 def assert_depth_sections(snapshot, source_db):

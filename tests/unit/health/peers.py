@@ -23,7 +23,7 @@ from include.investor_metrics.contract import PROBE_INTERVAL
 from include.investor_metrics.db import connect
 from include.investor_metrics.health.incidents import handle_incidents
 from include.investor_metrics.health.probe import probe_all, record_checks
-from tests.conftest import free_port
+from tests.conftest import fetch_all, free_port
 
 SENDER = "metrics@chatterfix.example"
 INVESTORS = ["founder@chatterfix.example", "investor.one@fund.example"]
@@ -158,14 +158,7 @@ def outbox(env) -> list:
             for p in smtp_sink.messages(env.outbox)]
 
 
-def rows(settings, sql: str, params=None) -> list[tuple]:
-    conn = connect(settings)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params or {})
-            return cur.fetchall()
-    finally:
-        conn.close()
+rows = fetch_all  # tests/conftest.py
 
 
 def checks(settings, service: str | None = None) -> list[tuple]:
