@@ -15,7 +15,9 @@ def _metric_name(metric: str | None) -> str:
     return (metric or "").lower().rpartition(".")[2]
 
 
-def _alert_number(metric: str | None, value) -> str:
+def _alert_number(metric: str | None, value, percent: str = ".2f") -> str:
+    """An alert's value as its message shows it: milliseconds, a percentage (``percent`` its
+    format: a measured value to 2 decimals, a threshold as written), else the number."""
     number = finite_number(value)
     if number is None:
         return "n/a"
@@ -23,20 +25,12 @@ def _alert_number(metric: str | None, value) -> str:
     if metric.endswith("_ms"):
         return f"{number:,.0f} ms"
     if "rate" in metric or "percentage" in metric or "accuracy" in metric:
-        return f"{number:.2f}%"
+        return f"{number:{percent}}%"
     return f"{number:g}"
 
 
 def _alert_threshold(metric: str | None, value) -> str:
-    number = finite_number(value)
-    if number is None:
-        return "n/a"
-    metric = _metric_name(metric)
-    if metric.endswith("_ms"):
-        return f"{number:,.0f} ms"
-    if "rate" in metric or "percentage" in metric or "accuracy" in metric:
-        return f"{number:g}%"
-    return f"{number:g}"
+    return _alert_number(metric, value, percent="g")
 
 
 _ALERT_HEADLINES = {
