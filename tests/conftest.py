@@ -166,3 +166,21 @@ def metrics_conn(metrics_db):
     conn = connect(metrics_db)
     yield conn
     conn.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3-protocol server (moto) on 127.0.0.1 for this test session (tests/object_store.py)."""
+    from tests.object_store import start_s3_server
+
+    server = start_s3_server(tmp_path_factory.mktemp("s3") / "moto.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def s3_bucket(s3_server, monkeypatch) -> str:
+    """A new bucket on ``s3_server``, reached the Airflow way: ``aws_default`` names its endpoint."""
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", s3_server.connection_json())
+    monkeypatch.delenv("INVESTOR_STORAGE_CONN_ID", raising=False)
+    return s3_server.new_bucket()

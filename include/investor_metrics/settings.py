@@ -241,14 +241,80 @@ def metrics_schedule(env: Mapping[str, str] | None = None) -> str:
     return raw
 
 
-def archive_dir(env: Mapping[str, str] | None = None) -> str:
-    """``INVESTOR_ARCHIVE_DIR``: a local folder or an fsspec URL (``s3://bucket/prefix``)."""
-    raw = _env(env).get("INVESTOR_ARCHIVE_DIR", "").strip()
+# Where files can live (SPEC 7, 13). A local folder: written to a temporary file renamed over the
+# target. An object store: one PUT (or a completed multipart upload) makes the whole object visible
+# at once. Nothing else qualifies: sftp, ftp, smb, webdav, hdfs, http... write in place (a reader or a
+# crash sees half a file), and memory:// is private to one process.
+LOCAL_PROTOCOLS = frozenset({"", "file", "local"})
+OBJECT_STORES = {  # protocol -> (what provides its file system, the module that must be importable)
+    "s3": ("the Amazon provider with s3fs (installed)", "s3fs"),
+    "s3a": ("the Amazon provider with s3fs (installed)", "s3fs"),
+    "s3n": ("the Amazon provider with s3fs (installed)", "s3fs"),
+    "gs": ("the Google provider with gcsfs", "gcsfs"),
+    "gcs": ("the Google provider with gcsfs", "gcsfs"),
+    "abfs": ("the Microsoft Azure provider with adlfs", "adlfs"),
+    "abfss": ("the Microsoft Azure provider with adlfs", "adlfs"),
+    "az": ("the Microsoft Azure provider with adlfs", "adlfs"),
+}
+
+
+def storage_location(name: str, raw: str, default: Path) -> str:
+    """The folder or object-store URL of the variable ``name`` (``default`` when empty), checked: a
+    ``ConfigError`` naming the variable and the URL when its file system cannot replace a file
+    atomically, is not installed, has no bucket, or the URL carries a password (that belongs in an
+    Airflow connection: this URL is logged)."""
+    raw = raw.strip()
     if not raw:
-        return str(PROJECT_ROOT / "docs" / "investors")
-    if "://" in raw:
-        return raw.rstrip("/")
-    return str(Path(raw).expanduser().resolve())
+        return str(default)
+    if "://" not in raw:
+        return str(Path(raw).expanduser().resolve())
+    parts = urlsplit(raw)
+    protocol = parts.scheme.lower()
+    if parts.password is not None:
+        raise ConfigError(
+            f"{name} carries a password in its URL ({protocol}://…): put the credentials in an Airflow "
+            "connection (e.g. aws_default) and name it in the URL (s3://<conn id>@bucket/prefix) or in "
+            "INVESTOR_STORAGE_CONN_ID")
+    if protocol in LOCAL_PROTOCOLS:
+        return str(Path(parts.path).expanduser().resolve())
+    if protocol not in OBJECT_STORES:
+        raise ConfigError(
+            f"{name}={raw!r} is refused: the {protocol}:// file system cannot replace a file "
+            "atomically (a reader could see a torn file, a crash could leave half of one). Use a local "
+            "folder or an object store: s3://bucket/prefix (AWS S3 or any S3-compatible server), "
+            "gs://, abfs://")
+    if not parts.hostname:
+        raise ConfigError(f"{name}={raw!r} names no bucket: use {protocol}://bucket/prefix")
+    import importlib.util
+
+    provider, module = OBJECT_STORES[protocol]
+    if importlib.util.find_spec(module) is None:
+        raise ConfigError(f"{name}={raw!r} needs {provider}, which is not installed")
+    return raw.rstrip("/")
+
+
+def archive_dir(env: Mapping[str, str] | None = None) -> str:
+    """``INVESTOR_ARCHIVE_DIR``: a local folder or an object-store URL (``s3://bucket/prefix``)."""
+    return storage_location("INVESTOR_ARCHIVE_DIR", _env(env).get("INVESTOR_ARCHIVE_DIR", ""),
+                            PROJECT_ROOT / "docs" / "investors")
+
+
+def staging_dir(env: Mapping[str, str] | None = None) -> str:
+    """``INVESTOR_STAGING_DIR``: where the weekly DAG's tasks hand each other their data (default
+    ``.local/staging``). Several machines (Celery workers on hosts that share no disk): an
+    object-store URL that every worker reaches."""
+    return storage_location("INVESTOR_STAGING_DIR", _env(env).get("INVESTOR_STAGING_DIR", ""),
+                            PROJECT_ROOT / ".local" / "staging")
+
+
+def storage_conn_id(protocol: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The Airflow connection of an object store whose URL names none: ``INVESTOR_STORAGE_CONN_ID``,
+    else the provider's default (``aws_default`` for s3://). ``None``: a local folder."""
+    defaults = {"s3": "aws_default", "gs": "google_cloud_default", "abfs": "wasb_default"}
+    family = {"s3a": "s3", "s3n": "s3", "gcs": "gs", "abfss": "abfs", "az": "abfs"}.get(protocol, protocol)
+    if family not in defaults:
+        return None
+    return _env(env).get("INVESTOR_STORAGE_CONN_ID", "").strip() or defaults[family]
 
 
 @dataclass(frozen=True)

@@ -443,3 +443,75 @@ def test_a_week_before_the_data_gives_an_honest_snapshot(dag_env):
     assert ai["cache_hit_rate"] is None and snapshot["system_health"]["uptime_percentage"] is None
     assert snapshot["data_quality"]["success"] is True
     assert snapshot["data_quality"]["warnings"], "thin data must be flagged"
+
+
+# --------------------------------------------------------------------------- object storage (SPEC 7, 13)
+def test_a_week_on_object_storage(dag_env, source_db, s3_server, s3_bucket, monkeypatch, capfd, caplog):
+    """Archive and staging on the loopback S3 server (``aws_default`` names its endpoint): the run
+    succeeds, nothing is staged or archived on the local disk, the archive objects equal the store
+    and the run's frames are staged under its own prefix; the connection's secret is in no log
+    line and no file."""
+    import logging
+
+    from include.investor_metrics.weekly import snapshots as store
+    from tests.object_store import Files
+
+    caplog.set_level(logging.DEBUG)
+    archive_url, staging_url = f"s3://{s3_bucket}/investors", f"s3://{s3_bucket}/staging"
+    monkeypatch.setenv("INVESTOR_ARCHIVE_DIR", archive_url)
+    monkeypatch.setenv("INVESTOR_STAGING_DIR", staging_url)
+    dr, states = run_dag()
+    assert str(dr.state) in ("success", "DagRunState.SUCCESS"), states
+    assert not (dag_env / "archive").exists() and not (dag_env / "staging").exists()
+
+    archive = Files(archive_url, s3_server)
+    snapshot = archive.read(PERIOD_FILE)
+    conn = connect(source_db)
+    try:
+        assert snapshot == store.snapshot_for(conn, END, series="on_demand")
+        assert archive.read("metrics_snapshot.json") == store.latest_snapshot(conn)
+    finally:
+        conn.close()
+    assert archive.read_bytes("metrics_snapshot.json") == archive.read_bytes(PERIOD_FILE)
+    history = archive.read("alert_history.json")["alerts"]
+    assert [a["id"] for a in history] == [a["id"] for a in snapshot["alerts"]]
+    assert snapshot["alerts"], "the outage week raises an alert"
+    assert snapshot["financial"]["mrr"] > 0
+
+    staged = Files(staging_url, s3_server).files(suffix="")
+    run_prefix = "investor_metrics/" + dr.run_id.replace(":", "_").replace("+", "_") + "/"
+    names = {name.removeprefix(run_prefix) for name in staged}
+    assert names >= {"business/depth_customers.parquet", "business/depth_refused.json", "ai/ai.parquet",
+                     "health/health.parquet", "snapshot.json", "snapshot_with_alerts.json"}, sorted(staged)
+
+    captured = capfd.readouterr()
+    logs = captured.out + captured.err + caplog.text
+    assert s3_server.secret_key not in logs
+    for body in [*archive.files().values(), *staged.values()]:
+        assert s3_server.secret_key.encode() not in body
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize(("setting", "url"), [("INVESTOR_STAGING_DIR", "sftp://files.example/staging"),
+                                              ("INVESTOR_ARCHIVE_DIR", "webdav://dav.example/investors")])
+def test_a_storage_url_without_atomic_replace_fails_the_run_at_once_naming_it(dag_env, setting, url,
+                                                                              monkeypatch, capfd):
+    """With the DAG's own retries (3, from 2 minutes): the extracts fail on their first try, the
+    message names the setting, the URL and why; nothing runs after them."""
+    import time
+
+    monkeypatch.setenv(setting, url)
+    started = time.monotonic()
+    dr, states = run_dag()
+    elapsed = time.monotonic() - started
+    assert str(dr.state) in ("failed", "DagRunState.FAILED"), states
+    tries = {ti.task_id: ti.try_number for ti in dr.get_task_instances()}
+    for task in ("extract_business_data", "extract_ai_metrics", "extract_health_checks"):
+        assert str(states[task]) in ("failed", "TaskInstanceState.FAILED"), states
+        assert tries[task] == 1, tries
+    assert str(states["archive_snapshot"]) in ("upstream_failed", "TaskInstanceState.UPSTREAM_FAILED")
+    assert elapsed < 120, f"{elapsed:.0f} s: the run waited out retries"
+    captured = capfd.readouterr()
+    text = captured.out + captured.err
+    assert f"{setting}={url!r} is refused" in text, text[-3000:]
+    assert "cannot replace a file atomically" in text

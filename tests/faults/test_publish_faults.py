@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -28,12 +27,14 @@ if str(PROJECT_ROOT) not in sys.path:
 
 import pytest  # noqa: E402
 
+from include.investor_metrics import storage  # noqa: E402
 from include.investor_metrics.db import apply_metrics_schema, connect  # noqa: E402
 from include.investor_metrics.period import iso_utc, weekly_period  # noqa: E402
 from include.investor_metrics.weekly import archive, staging  # noqa: E402
 from include.investor_metrics.weekly import snapshots as store  # noqa: E402
 from include.investor_metrics.weekly import tasks as pipeline  # noqa: E402
 from include.investor_metrics.weekly.alerts import store as alert_store  # noqa: E402
+from tests.object_store import Files  # noqa: E402
 
 END = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)
 DAG_ID = "investor_metrics"
@@ -85,11 +86,8 @@ OTHER_BAD = {"financial__mrr_growth_rate": 1.0}  # one other alert
 
 def stage(context: dict, snapshot: dict) -> str:
     """Put ``snapshot`` where compute_metrics leaves it; returns its path."""
-    folder = staging.run_staging_dir(context)
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, "snapshot.json")
-    Path(path).write_text(json.dumps(snapshot))
-    return path
+    return staging.write_json_atomic(storage.join(staging.run_staging_dir(context), "snapshot.json"),
+                                     snapshot)
 
 
 def evaluated(context: dict, snapshot: dict) -> str:
@@ -98,17 +96,25 @@ def evaluated(context: dict, snapshot: dict) -> str:
 
 
 # --------------------------------------------------------------------------- the environment
-@pytest.fixture()
-def env(fresh_database, tmp_path, monkeypatch):
+@pytest.fixture(params=["local", "s3"])
+def env(request, fresh_database, tmp_path, monkeypatch):
+    """The store in a fresh database; archive and staging in local folders, or on the loopback S3
+    server (tests/object_store.py) reached through the ``aws_default`` connection."""
+    for key in [k for k in os.environ if k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_", "INVESTOR_ALERT_"))]:
+        monkeypatch.delenv(key)
+    server = None
+    if request.param == "s3":
+        server = request.getfixturevalue("s3_server")
+        bucket = request.getfixturevalue("s3_bucket")  # sets AIRFLOW_CONN_AWS_DEFAULT
+        archive_dir, staging_dir = f"s3://{bucket}/investors", f"s3://{bucket}/staging"
+    else:
+        archive_dir, staging_dir = str(tmp_path / "archive"), str(tmp_path / "staging")
     settings = {"DB_HOST": fresh_database.host, "DB_PORT": str(fresh_database.port),
                 "DB_NAME": fresh_database.dbname, "DB_USER": fresh_database.user or "",
-                "INVESTOR_ARCHIVE_DIR": str(tmp_path / "archive"),
-                "INVESTOR_STAGING_DIR": str(tmp_path / "staging"),
+                "INVESTOR_ARCHIVE_DIR": archive_dir, "INVESTOR_STAGING_DIR": staging_dir,
                 "INVESTOR_TIMEZONE": "UTC"}
     for key, value in settings.items():
         monkeypatch.setenv(key, value)
-    for key in [k for k in os.environ if k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_", "INVESTOR_ALERT_"))]:
-        monkeypatch.delenv(key)
     monkeypatch.delenv("DB_PASSWORD", raising=False)
     conn = connect(fresh_database)
     try:
@@ -125,8 +131,8 @@ def env(fresh_database, tmp_path, monkeypatch):
             conn.commit()
     finally:
         conn.close()
-    return type("Env", (), {"db": fresh_database, "archive": tmp_path / "archive",
-                            "staging": tmp_path / "staging"})
+    return type("Env", (), {"db": fresh_database, "archive": Files(archive_dir, server),
+                            "staging": Files(staging_dir, server), "staging_dir": staging_dir})
 
 
 def query(settings, sql: str, params=None) -> list[tuple]:
@@ -139,27 +145,20 @@ def query(settings, sql: str, params=None) -> list[tuple]:
         conn.close()
 
 
-def read_file(path: Path):
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def archive_files(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.json"))
-            if "data_quality" not in p.parts}
-
-
 def assert_files_equal_store(env) -> None:
     """Every period file equals its committed row, metrics_snapshot.json the newest committed
     snapshot, alert_history.json every stored alert."""
     conn = connect(env.db)
     try:
-        for path in sorted(env.archive.rglob("metrics_2*.json")):
-            series = "on_demand" if path.parent.name == "on_demand" else "weekly"
-            end = datetime.strptime(path.stem.removeprefix("metrics_"), "%Y-%m-%d_%H-%M-%S").replace(
-                tzinfo=timezone.utc)
-            assert read_file(path) == store.snapshot_for(conn, end, series=series), path
-        assert read_file(env.archive / archive.LATEST_NAME) == store.latest_snapshot(conn)
-        assert read_file(env.archive / archive.ALERT_HISTORY_NAME)["alerts"] == alert_store.all_alerts(conn)
+        for name, body in env.archive.files().items():
+            if not name.rsplit("/", 1)[-1].startswith("metrics_2"):
+                continue
+            series = "on_demand" if name.startswith("on_demand/") else "weekly"
+            stamp = name.rsplit("/", 1)[-1].removeprefix("metrics_").removesuffix(".json")
+            end = datetime.strptime(stamp, "%Y-%m-%d_%H-%M-%S").replace(tzinfo=timezone.utc)
+            assert json.loads(body) == store.snapshot_for(conn, end, series=series), name
+        assert env.archive.read(archive.LATEST_NAME) == store.latest_snapshot(conn)
+        assert env.archive.read(archive.ALERT_HISTORY_NAME)["alerts"] == alert_store.all_alerts(conn)
     finally:
         conn.close()
 
@@ -252,7 +251,7 @@ def test_a_backend_terminated_before_the_file_write_never_leaves_a_file_the_stor
     its file write): the files may lag the store, never lead it; the retry repairs them."""
     previous = END - timedelta(days=7)
     publish_week(env, previous, "scheduled__prev")
-    before = archive_files(env.archive)
+    before = env.archive.files()
     ctx = make_context("scheduled__now")
     staged = evaluated(ctx, computed_snapshot(**BAD))
 
@@ -266,14 +265,14 @@ def test_a_backend_terminated_before_the_file_write_never_leaves_a_file_the_stor
     finally:
         holder.release()
     # What is on disk now is either what was there before or what the store has committed.
-    latest_file = read_file(env.archive / archive.LATEST_NAME)
+    latest_file = env.archive.read(archive.LATEST_NAME)
     assert latest_file in (json.loads(before[archive.LATEST_NAME]), store_latest(env))
-    period_file = read_file(env.archive / archive.period_file_name(END))
+    period_file = env.archive.read(archive.period_file_name(END))
     assert period_file is None or period_file == stored(env)
 
     pipeline.archive_snapshot(ctx, staged)  # the retry
     assert_files_equal_store(env)
-    assert read_file(env.archive / archive.LATEST_NAME)["period"]["end"] == iso_utc(END)
+    assert env.archive.read(archive.LATEST_NAME)["period"]["end"] == iso_utc(END)
     assert_alerts_are_the_snapshots(env)
 
 
@@ -308,12 +307,12 @@ def test_a_backend_terminated_as_the_latest_file_is_written_leaves_the_committed
             pipeline.archive_snapshot(ctx, staged)
     finally:
         killer.close()
-    latest_file = read_file(env.archive / archive.LATEST_NAME)
+    latest_file = env.archive.read(archive.LATEST_NAME)
     assert latest_file == store_latest(env)  # never a snapshot the store does not hold
     monkeypatch.setattr(archive, "write_latest", write_latest)
     pipeline.archive_snapshot(ctx, staged)
     assert_files_equal_store(env)
-    assert read_file(env.archive / archive.LATEST_NAME)["period"]["end"] == iso_utc(END)
+    assert env.archive.read(archive.LATEST_NAME)["period"]["end"] == iso_utc(END)
 
 
 # --------------------------------------------------------------------------- (b) kill -9 mid-archive
@@ -322,7 +321,7 @@ def test_kill_9_mid_archive_then_retry(env):
     write): no file leads the store; the retry makes the files equal the store."""
     previous = END - timedelta(days=7)
     publish_week(env, previous, "scheduled__prev")
-    before = archive_files(env.archive)
+    before = env.archive.files()
     ctx = make_context("scheduled__now")
     staged = evaluated(ctx, computed_snapshot(**BAD))
 
@@ -341,14 +340,14 @@ def test_kill_9_mid_archive_then_retry(env):
         assert worker.wait(WAIT) == -signal.SIGKILL
     finally:
         holder.release()
-    after = archive_files(env.archive)
+    after = env.archive.files()
     assert after[archive.LATEST_NAME] == before[archive.LATEST_NAME]  # lags: nothing published yet
-    period_file = read_file(env.archive / archive.period_file_name(END))
+    period_file = env.archive.read(archive.period_file_name(END))
     assert period_file is None or period_file == stored(env)
 
     pipeline.archive_snapshot(ctx, staged)  # the retry
     assert_files_equal_store(env)
-    assert read_file(env.archive / archive.LATEST_NAME)["period"]["end"] == iso_utc(END)
+    assert env.archive.read(archive.LATEST_NAME)["period"]["end"] == iso_utc(END)
     assert_alerts_are_the_snapshots(env)
     assert {a["rule"] for a in current_alerts(env)} == {"uptime_below_target", "ai_accuracy_below_target"}
 
@@ -357,10 +356,12 @@ def test_kill_9_mid_archive_then_retry(env):
 def test_cleared_and_rerun_after_success_then_republished_from_the_store(env):
     ctx = make_context("scheduled__now")
     compute_output = stage(ctx, computed_snapshot(**BAD))
-    compute_bytes = Path(compute_output).read_bytes()
+    own_input = compute_output.removeprefix(env.staging_dir).strip("/")
+    compute_bytes = env.staging.read_bytes(own_input)
+    assert compute_bytes is not None
     staged = pipeline.evaluate_alerts(ctx, compute_output)
     pipeline.archive_snapshot(ctx, staged)
-    files = archive_files(env.archive)
+    files = env.archive.files()
     rows_sql = ("SELECT series, period_end, period_type, snapshot::text, generated_at, run_id "
                 "FROM investor_metrics.snapshots ORDER BY series, period_end")
     alerts_sql = ("SELECT id, dedup_key, rule, run_id, notified, superseded_at "
@@ -370,19 +371,19 @@ def test_cleared_and_rerun_after_success_then_republished_from_the_store(env):
 
     for _ in range(2):  # evaluate_alerts and archive_snapshot cleared and rerun, twice
         assert pipeline.evaluate_alerts(ctx, compute_output) == staged
-        assert Path(compute_output).read_bytes() == compute_bytes  # its own input left as it was
+        assert env.staging.read_bytes(own_input) == compute_bytes  # its own input left as it was
         pipeline.archive_snapshot(ctx, staged)
-        assert archive_files(env.archive) == files
+        assert env.archive.files() == files
         assert query(env.db, rows_sql) == rows
         assert query(env.db, alerts_sql) == alert_rows  # no duplicate alert
     assert_files_equal_store(env)
 
     # The run's staging is gone (cleaned up, another worker): archive republishes from the store.
-    shutil.rmtree(staging.run_staging_dir(ctx))
+    env.staging.remove(staging.run_staging_dir(ctx).removeprefix(env.staging_dir).strip("/"))
     for name in files:
-        (env.archive / name).unlink()
+        env.archive.remove(name)
     pipeline.archive_snapshot(ctx, staged)
-    assert archive_files(env.archive) == files
+    assert env.archive.files() == files
     assert query(env.db, rows_sql) == rows
     assert_files_equal_store(env)
 
@@ -458,7 +459,7 @@ def test_a_rerun_that_no_longer_raises_an_emailed_alert_keeps_it_superseded(env)
     assert set(kept) == {"uptime_below_target", "ai_accuracy_below_target"}  # the un-e-mailed one deleted
     assert all(a["superseded_at"] for a in kept.values())
     assert kept["uptime_below_target"]["notified"] is True
-    history = read_file(env.archive / archive.ALERT_HISTORY_NAME)["alerts"]
+    history = env.archive.read(archive.ALERT_HISTORY_NAME)["alerts"]
     assert {a["rule"]: bool(a.get("superseded_at")) for a in history} == {
         "uptime_below_target": True, "ai_accuracy_below_target": True}
     assert_files_equal_store(env)
@@ -477,7 +478,7 @@ def test_a_rerun_that_no_longer_raises_an_emailed_alert_keeps_it_superseded(env)
 def test_an_on_demand_run_at_a_weeks_end_leaves_the_week_alone(env):
     weekly = make_context("scheduled__now")
     pipeline.archive_snapshot(weekly, evaluated(weekly, computed_snapshot(**BAD)))
-    week_file = (env.archive / archive.period_file_name(END)).read_bytes()
+    week_file = env.archive.read_bytes(archive.period_file_name(END))
     week_row = query(env.db, "SELECT period_type, snapshot::text, run_id FROM investor_metrics.snapshots "
                              "WHERE series = 'weekly' AND period_end = %s", (END,))
     week_alerts = current_alerts(env)
@@ -486,24 +487,23 @@ def test_an_on_demand_run_at_a_weeks_end_leaves_the_week_alone(env):
     result = pipeline.archive_snapshot(manual, evaluated(manual, computed_snapshot(period_type="on_demand",
                                                                                    **OTHER_BAD)))
     assert result["period_file"].endswith(f"on_demand/{archive.period_file_name(END)}")
-    assert (env.archive / archive.period_file_name(END)).read_bytes() == week_file
+    assert env.archive.read_bytes(archive.period_file_name(END)) == week_file
     assert query(env.db, "SELECT period_type, snapshot::text, run_id FROM investor_metrics.snapshots "
                          "WHERE series = 'weekly' AND period_end = %s", (END,)) == week_row
     assert current_alerts(env) == week_alerts
     assert {a["rule"] for a in current_alerts(env, series="on_demand")} == {"mrr_growth_below_target"}
-    assert read_file(
-        env.archive / "on_demand" / archive.period_file_name(END))["period"]["type"] == "on_demand"
+    assert env.archive.read("on_demand/" + archive.period_file_name(END))["period"]["type"] == "on_demand"
     # The same period end: metrics_snapshot.json stays the week (a tie goes to the weekly series).
-    assert read_file(env.archive / archive.LATEST_NAME)["period"]["type"] == "weekly"
+    assert env.archive.read(archive.LATEST_NAME)["period"]["type"] == "weekly"
     assert_files_equal_store(env)
 
     # A later on-demand report is the freshest view, and says so.
     later = END + timedelta(days=7)  # (its churn baseline: the stored weeks)
     manual2 = make_context("manual__later", "manual", later)
     pipeline.archive_snapshot(manual2, evaluated(manual2, computed_snapshot(later, "on_demand")))
-    latest = read_file(env.archive / archive.LATEST_NAME)
+    latest = env.archive.read(archive.LATEST_NAME)
     assert (latest["period"]["type"], latest["period"]["end"]) == ("on_demand", iso_utc(later))
-    assert (env.archive / archive.period_file_name(END)).read_bytes() == week_file
+    assert env.archive.read_bytes(archive.period_file_name(END)) == week_file
     assert current_alerts(env) == week_alerts
     assert_files_equal_store(env)
 

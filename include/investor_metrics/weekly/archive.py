@@ -6,9 +6,11 @@
 - ``metrics_snapshot.json``: the snapshot with the latest period end of either series, whatever order
   runs finish in (its ``period.type`` says which kind it is).
 
-Files go through Airflow's ``ObjectStoragePath``, so ``s3://bucket/prefix`` (or any fsspec URL)
-works by configuration. Writes are atomic: on a local disk a temporary file in the same folder is
-renamed over the target (``os.replace``); on an object store a single PUT is already all-or-nothing.
+Files go through ``include.investor_metrics.storage`` (Airflow's ``ObjectStoragePath``), so
+``s3://bucket/prefix`` works by configuration, its connection the Airflow way (``aws_default``).
+Writes are atomic: on a local disk a temporary file in the same folder is renamed over the target
+(``os.replace``); on an object store a single PUT is already all-or-nothing. A URL whose file system
+cannot do either was refused by ``settings.archive_dir()``.
 Which snapshot is the latest is decided by the metrics store (``snapshots.publish_committed``),
 which hands these writers its committed rows (docs/adr/publish-from-the-store.md).
 
@@ -20,27 +22,23 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from datetime import datetime
 
+from include.investor_metrics import storage
 from include.investor_metrics.period import to_utc
 from include.investor_metrics.weekly.series import checked_series, series_of
 
 LATEST_NAME = "metrics_snapshot.json"
 ALERT_HISTORY_NAME = "alert_history.json"
 ON_DEMAND_DIR = "on_demand"
-LOCAL_PROTOCOLS = {"file", "local", ""}
-FILE_MODE = 0o640
+LOCAL_PROTOCOLS = storage.LOCAL_PROTOCOLS
+FILE_MODE = storage.FILE_MODE
 DIR_MODE = 0o750
 
 
 def archive_path(location: str):
-    """An ``ObjectStoragePath`` for a local folder or an fsspec URL."""
-    from airflow.sdk import ObjectStoragePath
-
-    if "://" not in location:
-        location = "file://" + os.path.abspath(location)
-    return ObjectStoragePath(location)
+    """An ``ObjectStoragePath`` for a local folder or an object-store URL (with its connection)."""
+    return storage.storage_path(location)
 
 
 def period_file_name(period_end: datetime) -> str:
@@ -62,23 +60,16 @@ def dumps(document) -> bytes:
 def write_atomic(target, payload: bytes) -> None:
     """Write ``payload`` to ``target`` (an ObjectStoragePath) so no reader sees a torn file."""
     if target.protocol in LOCAL_PROTOCOLS:
-        folder = target.parent.path
-        _make_private_dirs(folder)
-        tmp = os.path.join(folder, f".{target.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-            os.fchmod(fd, FILE_MODE)  # whatever the umask: group-readable, never world-readable
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target.path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    else:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(payload)
+        _make_private_dirs(target.parent.path)
+        storage.write_bytes_atomic(target.path, payload, mode=FILE_MODE)
+        return
+    try:
+        target.fs.pipe_file(target.path, payload)  # one PUT: the object appears whole
+    except FileNotFoundError as exc:  # s3fs: NoSuchBucket
+        from include.investor_metrics.settings import ConfigError
+
+        raise ConfigError(f"INVESTOR_ARCHIVE_DIR: cannot write {target} ({exc}): does the bucket "
+                          "exist, and may the connection's credentials write to it?") from exc
 
 
 def _make_private_dirs(folder: str) -> None:
@@ -115,7 +106,7 @@ def write_latest(location: str, snapshot: dict) -> str:
 
 
 def read_json(location: str, name: str):
-    target = archive_path(location) / name
-    if not target.exists():
-        return None
-    return json.loads(target.read_text())
+    """The archive file ``name`` parsed, or None when there is none (read from the store itself,
+    never from a cached listing)."""
+    payload = storage.read_bytes(storage.join(location, name))
+    return None if payload is None else json.loads(payload)

@@ -41,11 +41,13 @@ run-scoped folder (a local path or an fsspec URL); only the folder's path travel
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from datetime import datetime
 
 import pandas as pd
 
+from include.investor_metrics import storage
 from include.investor_metrics.db import read_sql
 from include.investor_metrics.period import Period, to_utc
 
@@ -180,28 +182,22 @@ def _typed(values: pd.Series, kind: str) -> pd.Series:
 
 
 def write_frames(frames: Mapping[str, pd.DataFrame], folder: str) -> str:
-    """Write each frame to ``<folder>/<name>.parquet``; returns the folder (for XCom)."""
-    fs, root = _filesystem(folder)
-    fs.makedirs(root, exist_ok=True)
+    """Write each frame to ``<folder>/<name>.parquet`` (a local folder or an object store), each
+    file whole or absent; returns the folder (for XCom)."""
     for name, frame in frames.items():
-        with fs.open(f"{root}/{name}.parquet", "wb") as handle:
-            frame.to_parquet(handle, engine="pyarrow", index=False)
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, engine="pyarrow", index=False)
+        storage.write_bytes_atomic(storage.join(folder, f"{name}.parquet"), buffer.getvalue())
     return str(folder)
 
 
 def read_frames(folder: str) -> dict[str, pd.DataFrame]:
-    """Every ``<name>.parquet`` of ``folder`` as ``{name: frame}``."""
-    fs, root = _filesystem(folder)
+    """Every ``<name>.parquet`` of ``folder`` as ``{name: frame}`` (empty when there is none)."""
+    fs, root = storage.filesystem(folder)
+    fs.invalidate_cache(root)  # an object store's listing may be cached from before another task wrote
     frames = {}
     for path in sorted(fs.glob(f"{root}/*.parquet")):
         name = path.rsplit("/", 1)[-1].removesuffix(".parquet")
         with fs.open(path, "rb") as handle:
             frames[name] = pd.read_parquet(handle, engine="pyarrow")
     return frames
-
-
-def _filesystem(folder):
-    from fsspec.core import url_to_fs
-
-    fs, root = url_to_fs(str(folder))
-    return fs, root.rstrip("/")

@@ -10,19 +10,21 @@ read is ``generated_at``, the moment the snapshot is published.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from datetime import datetime, timezone
 
 from include.investor_metrics import settings as config
+from include.investor_metrics import storage
 from include.investor_metrics.period import Period, period_for_run, to_utc
 from include.investor_metrics.weekly.series import series_of
 from include.investor_metrics.weekly.staging import (
     clean_old_staging,
-    local_dir,
+    missing,
     read_staged_json,
+    record_host,
     run_staging_dir,
+    stage_dir,
     write_json_atomic,
 )
 
@@ -113,6 +115,14 @@ def _require_source_schema(period: Period, tables) -> None:
 DEPTH_REFUSED = "depth_refused.json"
 
 
+def check_storage() -> None:
+    """At the start of a run (each extract): ``INVESTOR_ARCHIVE_DIR`` and ``INVESTOR_STAGING_DIR``
+    are places whose files can be replaced atomically; a ``ConfigError`` naming the setting fails
+    the task at once otherwise (``retry_rules``), before anything is read."""
+    config.archive_dir()
+    config.staging_dir()
+
+
 def extract_business_data(context) -> str:
     """The business frames and the depth frames of SPEC 4b (``depth_customers``, ``depth_cohorts``,
     ``depth_plan_mrr``), staged together: every snapshot carries the depth sections. Rows the
@@ -123,6 +133,7 @@ def extract_business_data(context) -> str:
     from include.investor_metrics.weekly.depth.extract import extract_depth
     from include.investor_metrics.weekly.metrics.rounding import MoneyRangeError
 
+    check_storage()
     period = run_period(context)
     log.info("period %s → %s (%s, %.0f h)", period.start, period.end, period.type, period.hours)
     _require_source_schema(period, BUSINESS_TABLES)
@@ -136,11 +147,12 @@ def extract_business_data(context) -> str:
             refused = {"money": isinstance(exc, MoneyRangeError), "message": str(exc)}
     finally:
         conn.close()
-    folder = local_dir(os.path.join(run_staging_dir(context), "business"))
+    folder = stage_dir(context, "business")
     extract.write_frames(frames, folder)
     if refused:
         log.warning("depth figures refused (validation decides first): %s", refused["message"])
-    write_json_atomic(os.path.join(folder, DEPTH_REFUSED), refused)
+    write_json_atomic(storage.join(folder, DEPTH_REFUSED), refused)
+    record_host(context)
     log.info("business data: %s", {k: len(v) for k, v in frames.items()})
     return folder
 
@@ -148,6 +160,7 @@ def extract_business_data(context) -> str:
 def extract_ai_metrics(context) -> str:
     from include.investor_metrics.weekly import extract
 
+    check_storage()
     period = run_period(context)
     _require_source_schema(period, ("ai_requests",))
     conn = source_conn()
@@ -155,14 +168,16 @@ def extract_ai_metrics(context) -> str:
         frame = extract.extract_ai_metrics(conn, period)
     finally:
         conn.close()
-    folder = local_dir(os.path.join(run_staging_dir(context), "ai"))
+    folder = stage_dir(context, "ai")
     extract.write_frames({"ai": frame}, folder)
+    record_host(context)
     return folder
 
 
 def extract_health_checks(context) -> str:
     from include.investor_metrics.weekly import extract
 
+    check_storage()
     period = run_period(context)
     conn = metrics_conn()
     try:
@@ -172,8 +187,9 @@ def extract_health_checks(context) -> str:
         frame = extract.extract_health_checks(conn, period, _configured_services())
     finally:
         conn.close()
-    folder = local_dir(os.path.join(run_staging_dir(context), "health"))
+    folder = stage_dir(context, "health")
     extract.write_frames({"health": frame}, folder)
+    record_host(context)
     return folder
 
 
@@ -221,28 +237,38 @@ def validate_data(context) -> dict:
     return result.as_snapshot_dict()
 
 
-def compute_metrics(context, business_dir: str, ai_dir: str, health_dir: str, data_quality: dict) -> str:
+def _staged_frames(context, folder: str, producer: str, required) -> dict:
+    """The frames ``producer`` staged in ``folder``; a ``StagedDataMissing`` (fails at once, says
+    where ``producer`` ran) when one of ``required`` is not there."""
     from include.investor_metrics.weekly import extract
+
+    frames = extract.read_frames(folder)
+    absent = [name for name in required if name not in frames]
+    if absent:
+        raise missing(context, f"the frame(s) {', '.join(absent)}", folder, producer)
+    return frames
+
+
+def compute_metrics(context, business_dir: str, ai_dir: str, health_dir: str, data_quality: dict) -> str:
     from include.investor_metrics.weekly.depth.extract import DEPTH_FRAMES
     from include.investor_metrics.weekly.metrics.rounding import MoneyRangeError
     from include.investor_metrics.weekly.metrics.snapshot import build_snapshot
 
     period = run_period(context)
-    business = extract.read_frames(business_dir)
-    refused = read_staged_json(os.path.join(business_dir, DEPTH_REFUSED))
+    refused_path = storage.join(business_dir, DEPTH_REFUSED)  # always staged (null: nothing refused)
+    if storage.read_bytes(refused_path) is None:
+        raise missing(context, "the business frames", business_dir, "extract_business_data")
+    refused = read_staged_json(refused_path)
     if refused:
         raise (MoneyRangeError if refused["money"] else ValueError)(refused["message"])
-    missing = [name for name in DEPTH_FRAMES if name not in business]
-    if missing:
-        raise FileNotFoundError(f"compute_metrics: {business_dir} lacks {', '.join(missing)}; clear "
-                                "extract_business_data with downstream tasks to stage them again")
+    business = _staged_frames(context, business_dir, "extract_business_data", DEPTH_FRAMES)
     depth = {name: business.pop(name) for name in DEPTH_FRAMES}
-    ai = extract.read_frames(ai_dir)["ai"]
-    health = extract.read_frames(health_dir)["health"]
+    ai = _staged_frames(context, ai_dir, "extract_ai_metrics", ["ai"])["ai"]
+    health = _staged_frames(context, health_dir, "extract_health_checks", ["health"])["health"]
     snapshot = build_snapshot(period, business, ai, health, _configured_services(), depth=depth)
     snapshot["data_quality"] = data_quality
     snapshot.setdefault("alerts", [])
-    path = write_json_atomic(os.path.join(local_dir(run_staging_dir(context)), "snapshot.json"), snapshot)
+    path = write_json_atomic(storage.join(run_staging_dir(context), "snapshot.json"), snapshot)
     financial = snapshot["financial"]
     log.info("MRR $%s, active customers %s", financial["mrr"], financial["active_customers"])
     return path
@@ -261,8 +287,9 @@ def evaluate_alerts(context, snapshot_path: str) -> str:
     from include.investor_metrics.weekly.alerts.thresholds import load_thresholds
 
     period = run_period(context)
-    with open(snapshot_path) as fh:
-        snapshot = json.load(fh)
+    snapshot = read_staged_json(snapshot_path)
+    if snapshot is None:
+        raise missing(context, "the computed snapshot", snapshot_path, "compute_metrics")
     thresholds = load_thresholds()
     metrics, source = metrics_conn(), source_conn()
     try:
@@ -279,7 +306,7 @@ def evaluate_alerts(context, snapshot_path: str) -> str:
     log.info("%d alert(s) for the period; churned customers of the 8 previous weeks: %s",
              len(fired), previous)
     snapshot["alerts"] = evaluate.snapshot_alerts(fired)
-    return write_json_atomic(os.path.join(os.path.dirname(snapshot_path), EVALUATED_NAME), snapshot)
+    return write_json_atomic(storage.join(storage.parent(snapshot_path), EVALUATED_NAME), snapshot)
 
 
 def ordered_snapshot(snapshot: dict) -> dict:
