@@ -146,7 +146,8 @@ def up(stack: Stack, *, reload_data: bool = False) -> None:
     # 3. SMTP sink
     start_smtp_sink(stack)
 
-    # 4. Airflow
+    # 4. Airflow, its process counts sized to the machine (dev/stack/sizing.py)
+    say(stack.sizes().describe())
     env = stack.airflow_env()
     env_file = stack.write_env_file(env)
     start_airflow(stack, env)
