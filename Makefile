@@ -23,7 +23,7 @@ demo: venv  ## run it: embedded PostgreSQL, demo data, SMTP sink, Airflow (UI on
 stop: venv  ## stop everything `make demo` started
 	$(BIN)/python -m dev.stack.devstack down
 
-status: venv  ## what the demo stack is running
+status: venv  ## what the demo stack is running, and its memory (PSS per kind of process)
 	$(BIN)/python -m dev.stack.devstack status
 
 lint: venv  ## ruff (with the Airflow 3 AIR rules), import contracts, layers, module size

@@ -15,7 +15,8 @@
 
 Running ``up`` again is safe: what runs is left running, what is loaded is not reloaded.
 ``python -m dev.stack.devstack down`` (``make stop``) stops everything ``up`` started, by PID;
-``status`` (``make status``) says what runs. ``CFX_STATE_DIR`` moves ``.local`` elsewhere (the tests
+``status`` (``make status``) says what runs and its memory (PSS by kind of process, ``memory`` alone:
+``dev/stack/memory.py``). ``CFX_STATE_DIR`` moves ``.local`` elsewhere (the tests
 use this to run a second, isolated stack; ``dev/stack/env.py``).
 """
 
@@ -29,6 +30,7 @@ import time
 
 from dev.stack import embedded_pg
 from dev.stack.env import ADMIN_USER, AIRFLOW_SERVICES, Stack, say
+from dev.stack.memory import Kind, as_json, format_memory, stack_memory
 from dev.stack.pipeline_runs import PROBE_DAG, run_history_and_latest_week
 from dev.stack.processes import airflow_argv
 from include.investor_metrics.settings import PROJECT_ROOT, ConfigError, PostgresSettings
@@ -146,7 +148,8 @@ def up(stack: Stack, *, reload_data: bool = False) -> None:
     # 3. SMTP sink
     start_smtp_sink(stack)
 
-    # 4. Airflow
+    # 4. Airflow, its process counts sized to the machine (dev/stack/sizing.py)
+    say(stack.sizes().describe())
     env = stack.airflow_env()
     env_file = stack.write_env_file(env)
     start_airflow(stack, env)
@@ -186,19 +189,34 @@ def down(stack: Stack) -> None:
     say("everything is stopped")
 
 
-def status(stack: Stack) -> None:
-    for service in ("smtp-sink", *AIRFLOW_SERVICES):
-        pid = stack.processes.pid(service)
-        print(f"{service:15s} {'running, pid ' + str(pid) if pid else 'stopped'}")
+def stack_pids(stack: Stack) -> dict[str, int | None]:
+    """{service: PID, or None when it is stopped}; the embedded PostgreSQL as ``postgres``."""
+    pids: dict[str, int | None] = {s: stack.processes.pid(s) for s in ("smtp-sink", *AIRFLOW_SERVICES)}
     if not stack.external_db:
-        pid = embedded_pg.server_pid(stack.pgdata)
-        print(f"{'postgres':15s} {'running, pid ' + str(pid) if pid else 'stopped'}")
+        pids["postgres"] = embedded_pg.server_pid(stack.pgdata)
+    return pids
+
+
+def memory(stack: Stack) -> list[Kind]:
+    """The PSS of every process the stack runs, by kind (``dev/stack/memory.py``)."""
+    return stack_memory({s: pid for s, pid in stack_pids(stack).items() if pid})
+
+
+def status(stack: Stack) -> None:
+    pids = stack_pids(stack)
+    for service, pid in pids.items():
+        print(f"{service:15s} {'running, pid ' + str(pid) if pid else 'stopped'}")
+    if any(pids.values()):
+        print(format_memory(memory(stack)))
+    if stack.external_db:
+        print("(PostgreSQL runs at DB_HOST: not counted)")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the ChatterFix investor-metrics demo stack.")
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("command", choices=["up", "down", "status", "memory"])
     parser.add_argument("--reload-data", action="store_true", help="reload the demo data set")
+    parser.add_argument("--json", action="store_true", help="memory: print the figures as JSON (KiB)")
     args = parser.parse_args(argv)
     stack = Stack()
     try:
@@ -206,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
             up(stack, reload_data=args.reload_data)
         elif args.command == "down":
             down(stack)
+        elif args.command == "memory":
+            kinds = memory(stack)
+            print(json.dumps(as_json(kinds), indent=2) if args.json else format_memory(kinds))
         else:
             status(stack)
     except ConfigError as exc:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from dev.stack import embedded_pg
 from dev.stack.processes import Processes
+from dev.stack.sizing import StackSizes, machine_cpus, stack_sizes
 from include.investor_metrics.settings import (
     PROJECT_ROOT,
-    ConfigError,
     PostgresSettings,
     postgres_settings_from_env,
 )
@@ -23,19 +23,6 @@ AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 ADMIN_USER = "admin"
 DEMO_RECIPIENTS = "founders@chatterfix.example,investors@chatterfix.example"
 DEMO_SENDER = "metrics@chatterfix.example"
-
-
-def api_server_workers(env: dict[str, str]) -> int:
-    """``[api] workers`` of the API server: ``AIRFLOW__API__WORKERS`` when set, else one per CPU, at
-    most 2 (Airflow's default is 1). On a 2-CPU machine the second worker roughly halves the p99 of
-    the API at 100 requests/s (docs/benchmarks.md); each worker holds its own Airflow (~230 MB)."""
-    raw = (env.get("AIRFLOW__API__WORKERS") or "").strip()
-    if not raw:
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        return max(1, min(2, cpus))
-    if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError(f"AIRFLOW__API__WORKERS must be a whole number ≥ 1, got {raw!r}")
-    return int(raw)
 
 
 def free_port() -> int:
@@ -135,6 +122,10 @@ class Stack:
         return values
 
     # ---------------------------------------------------------------- environment
+    def sizes(self) -> StackSizes:
+        """How many processes the stack runs, for this machine (``dev/stack/sizing.py``)."""
+        return stack_sizes(machine_cpus(), self.env_in)
+
     def airflow_env(self) -> dict[str, str]:
         """The environment every Airflow process (and every task) of the stack runs with."""
         sec = self.secrets()
@@ -162,7 +153,6 @@ class Stack:
                 "AIRFLOW__API__BASE_URL": base_url,
                 "AIRFLOW__API__PORT": str(self.airflow_port),
                 "AIRFLOW__API__HOST": "127.0.0.1",
-                "AIRFLOW__API__WORKERS": str(api_server_workers(self.env_in)),
                 "AIRFLOW__API__SECRET_KEY": sec["api_secret_key"],
                 "AIRFLOW__API_AUTH__JWT_SECRET": sec["jwt_secret"],
                 "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.airflow_home / "logs"),
@@ -175,6 +165,8 @@ class Stack:
                 "NO_PROXY": "*",
                 "no_proxy": "*",
                 "GX_ANALYTICS_ENABLED": "false",
+                # parallelism, API workers, parsing processes: sized to the machine (dev/stack/sizing.py)
+                **self.sizes().airflow_env(),
                 # The pipeline's own settings: the seed's variables, pointed at the local parts.
                 "INVESTOR_ARCHIVE_DIR": str(self.archive),
                 "SMTP_SERVER": self.env_in.get("SMTP_SERVER") or "127.0.0.1",

@@ -65,7 +65,7 @@ def run_history_and_latest_week(stack: Stack, client, timeout: float = 3600) -> 
                 WEEKLY_DAG,
                 history[0][0].isoformat(),
                 history[-1][0].isoformat(),
-                max_active_runs=int(stack.env_in.get("DEMO_BACKFILL_PARALLELISM", "3")),
+                max_active_runs=stack.sizes().backfill_runs,
             )
             say(
                 f"backfill of the {weeks} weeks before it created "

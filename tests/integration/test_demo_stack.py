@@ -83,6 +83,31 @@ def test_run_command_comes_up_and_stops_cleanly(stack_env):
     mrr_row = next(line for line in text.splitlines() if re.match(r"\s*MRR\s{2,}\$", line))
     assert not mrr_row.rstrip().endswith("—"), text
 
+    # the executor is sized to the machine: the LocalExecutor forks `parallelism` workers, no more
+    from dev.stack import memory, sizing
+
+    sizes = sizing.stack_sizes(sizing.machine_cpus(), stack_env)
+    assert sizes.describe() in up.stdout
+    run_dir = Path(stack_env["CFX_STATE_DIR"]) / "run"
+    scheduler = int((run_dir / "scheduler.pid").read_text())
+    kinds = {k.name: k for k in memory.stack_memory({"scheduler": scheduler})}
+    assert len(kinds["executor workers"].pids) == sizes.parallelism, kinds  # 32 when not sized
+    # and `make status` reports the whole stack's memory
+    status = subprocess.run([sys.executable, "-m", "dev.stack.devstack", "status"], env=stack_env,
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stdout + status.stderr
+    lines = status.stdout.splitlines()
+    assert lines[6].startswith("memory (PSS)"), status.stdout
+    # "  executor workers        4    123 MiB" → {"executor workers": (4, 123)}
+    rows = {name.strip(): (int(n), float(mib.replace(",", "")))
+            for name, n, mib, _ in (line.rsplit(None, 3) for line in lines[7:])}
+    assert rows["executor workers"][0] == sizes.parallelism, status.stdout
+    assert {"postgres", "scheduler", "api-server", "dag-processor", "triggerer", "smtp-sink"} <= set(rows)
+    total_n, total_mib = rows.pop("total")
+    assert total_n == sum(n for n, _ in rows.values()), status.stdout
+    assert abs(total_mib - sum(mib for _, mib in rows.values())) <= len(rows), status.stdout  # rounding
+    assert total_mib > 500, status.stdout  # Airflow's five processes alone hold more than that
+
     port = stack_env["AIRFLOW_PORT"]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=10) as resp:
         health = json.load(resp)
@@ -113,7 +138,6 @@ def test_run_command_comes_up_and_stops_cleanly(stack_env):
         assert "access_token" in json.load(resp)
 
     # running it again is safe and fast: nothing reloaded, nothing started twice
-    run_dir = Path(stack_env["CFX_STATE_DIR"]) / "run"
     pids_before = {p.name: p.read_text() for p in run_dir.glob("*.pid")}
     again = subprocess.run([sys.executable, "-m", "dev.stack.devstack", "up"], env=stack_env,
                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)

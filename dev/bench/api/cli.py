@@ -93,7 +93,8 @@ from dev.bench.api.config import (
 from dev.bench.api.data import prepare_database
 from dev.bench.api.load import load_main
 from dev.bench.api.report import report, summarise, verdicts
-from dev.stack.env import api_server_workers, isolated_env
+from dev.stack.env import isolated_env
+from dev.stack.sizing import api_server_workers
 from include.investor_metrics.settings import PROJECT_ROOT
 
 
