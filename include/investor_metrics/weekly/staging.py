@@ -34,6 +34,14 @@ class StagedDataMissing(config.ConfigError):
     worker would not find it either)."""
 
 
+def check_storage_settings() -> None:
+    """At the start of a run (each extract): ``INVESTOR_ARCHIVE_DIR`` and ``INVESTOR_STAGING_DIR``
+    are places whose files can be replaced atomically; a ``ConfigError`` naming the setting fails
+    the task at once otherwise (``retry_rules``), before anything is read."""
+    config.archive_dir()
+    config.staging_dir()
+
+
 def staging_root() -> str:
     """``INVESTOR_STAGING_DIR`` checked (``settings.staging_dir``)."""
     return config.staging_dir()
@@ -91,6 +99,18 @@ def missing(context, what: str, location: str, producer: str) -> StagedDataMissi
         + (f"; {producer} ran on {writer}" if writer else "") + "): it was deleted (staging of runs "
         f"untouched for {STAGING_RETENTION_DAYS} days is cleaned) or never written; clear this run "
         f"from {producer} with its downstream tasks to stage it again")
+
+
+def staged_frames(context, folder: str, producer: str, required) -> dict:
+    """The frames ``producer`` staged in ``folder``; a ``StagedDataMissing`` (fails at once, says
+    where ``producer`` ran) when one of ``required`` is not there."""
+    from include.investor_metrics.weekly import extract
+
+    frames = extract.read_frames(folder)
+    absent = [name for name in required if name not in frames]
+    if absent:
+        raise missing(context, f"the frame(s) {', '.join(absent)}", folder, producer)
+    return frames
 
 
 def write_json_atomic(path: str, document) -> str:

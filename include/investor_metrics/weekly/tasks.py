@@ -19,12 +19,14 @@ from include.investor_metrics import storage
 from include.investor_metrics.period import Period, period_for_run, to_utc
 from include.investor_metrics.weekly.series import series_of
 from include.investor_metrics.weekly.staging import (
+    check_storage_settings,
     clean_old_staging,
     missing,
     read_staged_json,
     record_host,
     run_staging_dir,
     stage_dir,
+    staged_frames,
     write_json_atomic,
 )
 
@@ -115,14 +117,6 @@ def _require_source_schema(period: Period, tables) -> None:
 DEPTH_REFUSED = "depth_refused.json"
 
 
-def check_storage() -> None:
-    """At the start of a run (each extract): ``INVESTOR_ARCHIVE_DIR`` and ``INVESTOR_STAGING_DIR``
-    are places whose files can be replaced atomically; a ``ConfigError`` naming the setting fails
-    the task at once otherwise (``retry_rules``), before anything is read."""
-    config.archive_dir()
-    config.staging_dir()
-
-
 def extract_business_data(context) -> str:
     """The business frames and the depth frames of SPEC 4b (``depth_customers``, ``depth_cohorts``,
     ``depth_plan_mrr``), staged together: every snapshot carries the depth sections. Rows the
@@ -133,7 +127,7 @@ def extract_business_data(context) -> str:
     from include.investor_metrics.weekly.depth.extract import extract_depth
     from include.investor_metrics.weekly.metrics.rounding import MoneyRangeError
 
-    check_storage()
+    check_storage_settings()
     period = run_period(context)
     log.info("period %s → %s (%s, %.0f h)", period.start, period.end, period.type, period.hours)
     _require_source_schema(period, BUSINESS_TABLES)
@@ -160,7 +154,7 @@ def extract_business_data(context) -> str:
 def extract_ai_metrics(context) -> str:
     from include.investor_metrics.weekly import extract
 
-    check_storage()
+    check_storage_settings()
     period = run_period(context)
     _require_source_schema(period, ("ai_requests",))
     conn = source_conn()
@@ -177,7 +171,7 @@ def extract_ai_metrics(context) -> str:
 def extract_health_checks(context) -> str:
     from include.investor_metrics.weekly import extract
 
-    check_storage()
+    check_storage_settings()
     period = run_period(context)
     conn = metrics_conn()
     try:
@@ -237,18 +231,6 @@ def validate_data(context) -> dict:
     return result.as_snapshot_dict()
 
 
-def _staged_frames(context, folder: str, producer: str, required) -> dict:
-    """The frames ``producer`` staged in ``folder``; a ``StagedDataMissing`` (fails at once, says
-    where ``producer`` ran) when one of ``required`` is not there."""
-    from include.investor_metrics.weekly import extract
-
-    frames = extract.read_frames(folder)
-    absent = [name for name in required if name not in frames]
-    if absent:
-        raise missing(context, f"the frame(s) {', '.join(absent)}", folder, producer)
-    return frames
-
-
 def compute_metrics(context, business_dir: str, ai_dir: str, health_dir: str, data_quality: dict) -> str:
     from include.investor_metrics.weekly.depth.extract import DEPTH_FRAMES
     from include.investor_metrics.weekly.metrics.rounding import MoneyRangeError
@@ -261,10 +243,10 @@ def compute_metrics(context, business_dir: str, ai_dir: str, health_dir: str, da
     refused = read_staged_json(refused_path)
     if refused:
         raise (MoneyRangeError if refused["money"] else ValueError)(refused["message"])
-    business = _staged_frames(context, business_dir, "extract_business_data", DEPTH_FRAMES)
+    business = staged_frames(context, business_dir, "extract_business_data", DEPTH_FRAMES)
     depth = {name: business.pop(name) for name in DEPTH_FRAMES}
-    ai = _staged_frames(context, ai_dir, "extract_ai_metrics", ["ai"])["ai"]
-    health = _staged_frames(context, health_dir, "extract_health_checks", ["health"])["health"]
+    ai = staged_frames(context, ai_dir, "extract_ai_metrics", ["ai"])["ai"]
+    health = staged_frames(context, health_dir, "extract_health_checks", ["health"])["health"]
     snapshot = build_snapshot(period, business, ai, health, _configured_services(), depth=depth)
     snapshot["data_quality"] = data_quality
     snapshot.setdefault("alerts", [])
