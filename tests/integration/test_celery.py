@@ -6,11 +6,15 @@ What runs, all on this machine and all started (and stopped, by PID) by this tes
 - Redis on 127.0.0.1:6379 as the Celery broker, in a database of its own (``CFX_TEST_REDIS_DB``,
   default 7) and on a queue named for this run; at the end the database is flushed, or, while
   another run of this test is using it, only this run's keys are removed;
+- a real S3-protocol server on 127.0.0.1 (moto, ``tests/object_store.py``), reached the Airflow way
+  (an ``aws_default`` connection naming its endpoint);
 - in a temporary ``AIRFLOW_HOME``, each in a process group of its own: the API server (Airflow 3
-  workers report to its execution API), the scheduler, the DAG processor and one
-  ``airflow celery worker`` with a hostname of its own (``--celery-hostname``; the same name is
-  what its task instances record, through Airflow's ``[core] hostname_callable``, the knob that
-  exists for machines whose FQDN is not the name to record).
+  workers report to its execution API), the scheduler, the DAG processor and two
+  ``airflow celery worker`` processes on one queue, one task at a time each, that share no folder:
+  each has its own log folder, log server port and (in the local-staging case) staging folder, as
+  two hosts would. Each has a hostname of its own (``--celery-hostname``; the same name is what its
+  task instances record, through Airflow's ``[core] hostname_callable``, the knob that exists for
+  machines whose FQDN is not the name to record).
 
 The run: generator data ending 2026-11-22 09:00 UTC (with an ``api`` outage in the reported week,
 so alerts are part of the comparison) in a fresh source database, a manual run with
@@ -18,12 +22,16 @@ so alerts are part of the comparison) in a fresh source database, a manual run w
 DAG unpaused, the run waited for. The scheduler creates no scheduled run (``use_job_schedule`` off),
 so the manual run is the only one.
 
-The assertions: every task instance's ``hostname`` (read through the REST API) is the worker's;
+The assertions, with archive and staging on the S3 server (SPEC 13, "many workers, no shared disk"):
+the run's tasks ran on both workers (each task instance's ``hostname``, read through the REST API,
+is one of theirs, and both appear: three extracts are queued at once to two single-slot workers);
 the worker preloaded the pipeline's libraries before forking its pool (``[celery]
 celery_config_options`` = ``include.investor_metrics.runtime.celery_config.CELERY_CONFIG``, as in
 docker-compose.yaml: its log says so, the other processes' logs do not, and ``validate_data``'s log
 says Great Expectations was already imported when the task started); and the snapshot equals the
-LocalExecutor reference's for the same week except ``generated_at``.
+LocalExecutor reference's for the same week except ``generated_at``. Then the same two workers with
+local staging folders: the run fails at ``compute_metrics``, on its first try, with the error that
+names both hosts and says to put ``INVESTOR_STAGING_DIR`` on object storage.
 The reference is ``dag.test()`` in this process (as in ``test_weekly_dag.py``): the same code, every
 task in one process, no broker, no staging shared between processes. It runs on the same source
 database after the metrics store is reset, so both runs start from the same state.
@@ -106,6 +114,24 @@ class Processes:
     def logs(self, *names: str) -> str:
         return "\n".join(f"--- {name}.log (tail) ---\n{_tail(self.log_dir / f'{name}.log')}"
                          for name in names or self.procs)
+
+    def stop(self, *names: str, timeout: float = 60) -> None:
+        """SIGTERM the named groups (a warm shutdown), SIGKILL what is left; forget them."""
+        procs = [self.procs.pop(name) for name in names]
+        for proc in procs:
+            _signal_group(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(_group_members(p.pid) for p in procs):
+            for proc in procs:
+                proc.poll()
+            time.sleep(0.5)
+        for proc in procs:
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        for name in names:  # a restarted worker logs to a new file
+            log = self.log_dir / f"{name}.log"
+            if log.exists():
+                log.rename(log.with_suffix(f".{time.monotonic_ns()}.log"))
 
     def stop_all(self, timeout: float = 60) -> None:
         """SIGTERM each group (the worker gets a warm shutdown), then SIGKILL what is left."""
@@ -219,7 +245,7 @@ def _wait_http_ok(url: str, processes: Processes, timeout: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def celery_stack(pg_server, tmp_path_factory):
+def celery_stack(pg_server, s3_server, tmp_path_factory):
     from dev.demo_data import loader
     from dev.stack import smtp_sink
     from dev.stack.airflow_api import AirflowClient
@@ -257,7 +283,8 @@ def celery_stack(pg_server, tmp_path_factory):
         api_url = f"http://127.0.0.1:{api_port}"
         password = secrets.token_urlsafe(12)
         (home / "passwords.json").write_text(json.dumps({"admin": password}))
-        worker_name = f"cfx-celery-worker-{token}"
+        workers = [f"cfx-celery-worker-{token}-{n}" for n in (1, 2)]
+        s3_bucket = s3_server.new_bucket("cfx-celery")
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("AIRFLOW", "DB_", "SMTP_", "INVESTOR_", "HEALTH_CHECK_", "DATA_TEAM_"))}
         env.update({
@@ -276,7 +303,7 @@ def celery_stack(pg_server, tmp_path_factory):
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata.sqlalchemy_url(),
             "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata.sqlalchemy_url(),
-            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
             # as docker-compose.yaml: Airflow's Celery config, plus the worker preloading the
             # pipeline's libraries before its pool is forked
             # (include/investor_metrics/runtime/celery_config.py)
@@ -304,8 +331,10 @@ def celery_stack(pg_server, tmp_path_factory):
             "INVESTOR_EMAIL": "metrics@chatterfix.example",
             "INVESTOR_EMAILS": "founder@chatterfix.example,investor@fund.example",
             "INVESTOR_TIMEZONE": "UTC",
-            "INVESTOR_ARCHIVE_DIR": str(base / "archive"),
-            "INVESTOR_STAGING_DIR": str(base / "staging"),
+            # nothing on a shared disk: archive and staging on the S3 server
+            "AIRFLOW_CONN_AWS_DEFAULT": s3_server.connection_json(),
+            "INVESTOR_ARCHIVE_DIR": f"s3://{s3_bucket}/investors",
+            "INVESTOR_STAGING_DIR": f"s3://{s3_bucket}/staging",
         })
         if source.password:
             env["DB_PASSWORD"] = source.password
@@ -321,18 +350,35 @@ def celery_stack(pg_server, tmp_path_factory):
         processes.start("api-server", _airflow("api-server"), env)
         processes.start("scheduler", _airflow("scheduler"), env)
         processes.start("dag-processor", _airflow("dag-processor"), env)
-        processes.start(
-            "celery-worker",
-            _airflow("celery", "worker", "--celery-hostname", worker_name, "--queues", queue,
-                     "--concurrency", "4"),
-            {**env, WORKER_HOSTNAME_ENV: worker_name,
-             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.integration.test_celery.worker_hostname"},
-        )
+        private_staging = base / "staging"
+        private_staging.mkdir()
+
+        def start_workers(local_staging: bool) -> None:
+            for n, name in enumerate(workers, 1):
+                own = base / f"worker-{n}"  # what only this "host" sees
+                worker_env = {**env, WORKER_HOSTNAME_ENV: name,
+                              "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname",
+                              "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(own / "logs"),
+                              "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
+                argv = _airflow("celery", "worker", "--celery-hostname", name, "--queues", queue,
+                                "--concurrency", "1")
+                if local_staging:  # one path, a disk of its own per worker
+                    worker_env["INVESTOR_STAGING_DIR"] = str(private_staging)
+                    argv = _private_folder(private_staging, argv)
+                processes.start(f"celery-worker-{n}", argv, worker_env)
+            _wait_workers_ready(processes, len(workers))
+
+        def restart_workers(local_staging: bool) -> None:
+            processes.stop(*[f"celery-worker-{n}" for n in range(1, len(workers) + 1)])
+            start_workers(local_staging)
+
+        start_workers(local_staging=False)
         _wait_http_ok(f"{api_url}/api/v2/monitor/health", processes, STARTUP_TIMEOUT)
         client = AirflowClient(api_url, "admin", password)
         client.wait_for_dag(DAG_ID, timeout=STARTUP_TIMEOUT)
         timings["processes up, DAG parsed"] = time.monotonic() - t0
-        yield {"client": client, "processes": processes, "worker": worker_name, "queue": queue, "base": base,
+        yield {"client": client, "processes": processes, "workers": workers, "queue": queue, "base": base,
+               "s3": s3_server, "archive": f"s3://{s3_bucket}/investors", "restart_workers": restart_workers,
                "source": source, "outbox": base / "outbox", "timings": timings, "home": home}
     finally:
         processes.stop_all()
@@ -367,7 +413,7 @@ def _wait_for_run(stack, run_id: str) -> dict:
         time.sleep(3)
     raise AssertionError(
         f"run {run_id} not finished within {RUN_TIMEOUT} s (state {run.get('state')}); task states: "
-        f"{_task_states(stack, run_id)}\n" + processes.logs("scheduler", "celery-worker")
+        f"{_task_states(stack, run_id)}\n" + processes.logs("scheduler", "celery-worker-1", "celery-worker-2")
     )
 
 
@@ -380,21 +426,50 @@ def _task_states(stack, run_id: str) -> dict[str, str]:
     return {ti["task_id"]: ti["state"] for ti in _task_instances(stack, run_id)}
 
 
+def _log_roots(stack) -> list[Path]:
+    """Each worker's own log folder (they share none)."""
+    return sorted(stack["base"].glob("worker-*/logs"))
+
+
 def _failed_task_logs(stack, run_id: str) -> str:
-    logs = stack["home"] / "logs" / f"dag_id={DAG_ID}"
     failed = [t for t, s in _task_states(stack, run_id).items() if s != "success"]
     parts = []
-    for task_id in failed:
-        for path in sorted(logs.glob(f"run_id=*/task_id={task_id}/**/*.log")):
-            parts.append(f"--- {path.relative_to(logs)} ---\n{_tail(path, 3000)}")
+    for root in _log_roots(stack):
+        logs = root / f"dag_id={DAG_ID}"
+        for task_id in failed:
+            for path in sorted(logs.glob(f"run_id=*/task_id={task_id}/**/*.log")):
+                parts.append(f"--- {path.relative_to(stack['base'])} ---\n{_tail(path, 3000)}")
     return "\n".join(parts)
 
 
 def _task_log(stack, run_id: str, task_id: str) -> str:
-    logs = stack["home"] / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}"
-    paths = sorted(logs.glob("**/*.log"))
-    assert paths, f"no log of {task_id} under {logs}"
+    paths = [path for root in _log_roots(stack)
+             for path in sorted((root / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}")
+                                .glob("**/*.log"))]
+    assert paths, f"no log of {task_id} in {_log_roots(stack)}"
     return "\n".join(path.read_text(errors="replace") for path in paths)
+
+
+def _private_folder(folder: Path, argv: list[str]) -> list[str]:
+    """``argv`` in a mount namespace of its own with a fresh tmpfs on ``folder``: the same path, but
+    what one worker writes there the other never sees (two hosts, each with its local disk). Root
+    (as in CI) needs nothing more; another user gets a user namespace mapped to root."""
+    unshare = ["unshare", "--mount", "--propagation", "private"]
+    if os.geteuid() != 0:
+        unshare[1:1] = ["--user", "--map-root-user"]
+    return [*unshare, "sh", "-c", 'mount -t tmpfs cfx-staging "$0" && exec "$@"', str(folder), *argv]
+
+
+def _wait_workers_ready(processes: Processes, count: int, timeout: float = STARTUP_TIMEOUT) -> None:
+    """Until each worker's log says it consumes (Celery's ``ready.`` line)."""
+    deadline = time.monotonic() + timeout
+    names = [f"celery-worker-{n}" for n in range(1, count + 1)]
+    while time.monotonic() < deadline:
+        processes.check_alive()
+        if all(" ready." in _tail(processes.log_dir / f"{name}.log", 200_000) for name in names):
+            return
+        time.sleep(1)
+    raise AssertionError("the Celery workers did not get ready\n" + processes.logs(*names))
 
 
 def _local_executor_snapshot(stack, tmp_path, monkeypatch) -> dict:
@@ -431,46 +506,53 @@ def _local_executor_snapshot(stack, tmp_path, monkeypatch) -> dict:
     return json.loads((tmp_path / "archive" / PERIOD_FILE).read_text())
 
 
-# --------------------------------------------------------------------------- the test
-def test_weekly_dag_runs_on_the_celery_worker_with_the_local_executors_snapshot(celery_stack, tmp_path,
-                                                                                 monkeypatch):
+# --------------------------------------------------------------------------- the tests
+def _run(stack, timings, label: str) -> tuple[dict, dict]:
+    client = stack["client"]
+    t0 = time.monotonic()
+    run = client.trigger(DAG_ID, conf={"period_end": PERIOD_END, "send_email": False})
+    client.set_paused(DAG_ID, False)
+    run = _wait_for_run(stack, run["dag_run_id"])
+    timings[label] = time.monotonic() - t0
+    return run, {ti["task_id"]: ti for ti in _task_instances(stack, run["dag_run_id"])}
+
+
+def test_weekly_dag_runs_on_two_workers_sharing_no_disk_with_the_local_executors_snapshot(
+        celery_stack, tmp_path, monkeypatch):
     client, timings = celery_stack["client"], celery_stack["timings"]
     errors = client.import_errors()
     assert errors == [], [e.get("stack_trace", "")[-800:] for e in errors]
 
-    t0 = time.monotonic()
-    run = client.trigger(DAG_ID, conf={"period_end": PERIOD_END, "send_email": False})
-    client.set_paused(DAG_ID, False)
-    run = _wait_for_run(celery_stack, run["dag_run_id"])
-    timings["Celery run"] = time.monotonic() - t0
+    run, tis = _run(celery_stack, timings, "Celery run (S3 staging)")
     run_id = run["dag_run_id"]
     assert run["state"] == "success", (f"{_task_states(celery_stack, run_id)}\n"
                                        f"{_failed_task_logs(celery_stack, run_id)}")
     assert run["run_type"] == "manual"
 
-    # (a) every task ran on the Celery worker: its hostname is in each task instance
+    # (a) the tasks ran on both workers, and only there
     task_ids = {t["task_id"] for t in client.request("GET", f"/api/v2/dags/{DAG_ID}/tasks")["tasks"]}
-    tis = {ti["task_id"]: ti for ti in _task_instances(celery_stack, run_id)}
     assert set(tis) == task_ids
     # without send_email, archive_snapshot skips both e-mail tasks: they run nowhere (no hostname)
     emails = ("send_alert_notifications", "send_weekly_summary")
     assert {t: ti["state"] for t, ti in tis.items()} == {
         t: "skipped" if t in emails else "success" for t in tis}
     ran = {t: ti["hostname"] for t, ti in tis.items() if t not in emails}
-    assert ran == dict.fromkeys(ran, celery_stack["worker"])
-    # routed through the broker on this run's queue, which only that worker consumes
+    assert set(ran.values()) == set(celery_stack["workers"]), ran
+    extracts = {ran[t] for t in ("extract_business_data", "extract_ai_metrics", "extract_health_checks")}
+    assert len(extracts) == 2, ran  # so downstream tasks read what the other "host" staged
+    # routed through the broker on this run's queue, which only these workers consume
     assert {ti["queue"] for ti in tis.values()} == {celery_stack["queue"]}
     assert all(tis[t]["hostname"] in ("", None) for t in emails)
 
-    # the worker imported the pipeline's libraries before forking its pool (worker_init signal of
+    # each worker imported the pipeline's libraries before forking its pool (worker_init signal of
     # include.investor_metrics.runtime.celery_config), so the task processes started with them:
     # validate_data says so
     from include.investor_metrics.runtime.executor import preload_modules
 
     expected = len(preload_modules({}))
-    worker_log = (celery_stack["base"] / "logs" / "celery-worker.log").read_text(errors="replace")
-    assert f"Celery worker: preloaded {expected} of {expected} modules" in worker_log, _tail(
-        celery_stack["base"] / "logs" / "celery-worker.log")
+    for n in (1, 2):
+        worker_log = _tail(celery_stack["base"] / "logs" / f"celery-worker-{n}.log", 200_000)
+        assert f"Celery worker: preloaded {expected} of {expected} modules" in worker_log, worker_log[-3000:]
     for name in ("scheduler", "api-server", "dag-processor"):  # they import the config, never preload
         assert "Celery worker: preloaded" not in (celery_stack["base"] / "logs" / f"{name}.log").read_text(
             errors="replace"), name
@@ -478,7 +560,17 @@ def test_weekly_dag_runs_on_the_celery_worker_with_the_local_executors_snapshot(
     assert ("Great Expectations already imported (preloaded by the executor)"
             in validate_log), validate_log[-3000:]
 
-    celery_snapshot = json.loads((celery_stack["base"] / "archive" / PERIOD_FILE).read_text())
+    # nothing was archived or staged on a local disk: all of it is on the S3 server; the S3
+    # secret is in no log of any process
+    assert not list(celery_stack["base"].glob("worker-*/staging"))
+    secret = celery_stack["s3"].secret_key.encode()
+    leaked = [str(p) for p in celery_stack["base"].rglob("*.log") if secret in p.read_bytes()]
+    assert leaked == []
+    from tests.object_store import Files
+
+    archive = Files(celery_stack["archive"], celery_stack["s3"])
+    celery_snapshot = archive.read(PERIOD_FILE)
+    assert archive.read("metrics_snapshot.json") == celery_snapshot
     assert celery_snapshot["period"] == {
         "start": "2026-11-15T09:00:00Z", "end": PERIOD_END, "type": "on_demand"}
     assert celery_snapshot["alerts"], "the outage week should raise alerts"
@@ -492,3 +584,29 @@ def test_weekly_dag_runs_on_the_celery_worker_with_the_local_executors_snapshot(
     celery_snapshot.pop("generated_at")
     local_snapshot.pop("generated_at")
     assert celery_snapshot == local_snapshot
+
+
+def test_local_staging_on_two_workers_fails_at_once_saying_what_to_configure(celery_stack):
+    """The same two workers, each staging to its own local disk (the same path, a private tmpfs per
+    worker: what an operator gets who leaves INVESTOR_STAGING_DIR local on two hosts): the task that
+    reads what the other worker staged fails on its first try, naming both hosts and the setting
+    that fixes it; nothing is archived."""
+    timings = celery_stack["timings"]
+    before = celery_stack["s3"].objects(celery_stack["archive"].split("/")[2], "investors")
+    celery_stack["restart_workers"](local_staging=True)
+    run, tis = _run(celery_stack, timings, "Celery run (local staging)")
+    assert run["state"] == "failed"
+    extracts = {tis[t]["hostname"] for t in ("extract_business_data", "extract_ai_metrics",
+                                             "extract_health_checks")}
+    assert extracts == set(celery_stack["workers"]), tis
+    compute = tis["compute_metrics"]
+    assert (compute["state"], compute["try_number"]) == ("failed", 1), compute
+    log = _task_log(celery_stack, run["dag_run_id"], "compute_metrics")
+    here = compute["hostname"]
+    other = next(w for w in celery_stack["workers"] if w != here)
+    assert f"on this worker ({here})" in log, log[-3000:]
+    assert f"ran on {other}, and INVESTOR_STAGING_DIR is a local folder" in log
+    assert "set INVESTOR_STAGING_DIR to an object store every worker reaches (s3://bucket/prefix" in log
+    assert tis["archive_snapshot"]["state"] == "upstream_failed"
+    assert not list((celery_stack["base"] / "staging").iterdir())  # the tmpfs were the workers' own
+    assert celery_stack["s3"].objects(celery_stack["archive"].split("/")[2], "investors") == before
