@@ -23,13 +23,14 @@ import secrets
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from include.investor_metrics.db import connect
 from include.investor_metrics.settings import PostgresSettings
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, fetch_all
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yaml"
 AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
@@ -422,47 +423,155 @@ def test_init_env_prepares_a_dot_env_that_compose_accepts(tmp_path):
 
 
 # --------------------------------------------------------------------------- the init scripts, for real
-def test_the_postgres_init_script_creates_the_extra_databases_once(pg_server: PostgresSettings):
+ROLES_SCRIPT = PROJECT_ROOT / "docker" / "postgres" / "10-databases-and-roles.sh"
+
+
+@pytest.fixture(scope="module")
+def stack_databases(pg_server: PostgresSettings):
+    """docker/postgres/10-databases-and-roles.sh run for real (twice: a second run changes nothing and
+    fails on nothing) on the test server, with names of this run (roles are global to the server).
+    Yields ``{job: PostgresSettings}`` for airflow, metrics, owner and reader; drops it all afterwards."""
     if shutil.which("psql") is None:
-        pytest.fail("psql (the PostgreSQL client) is needed to run docker/postgres/create-databases.sh")
-    names = [f"cfx_compose_{secrets.token_hex(3)}", f"cfx_compose_{secrets.token_hex(3)}"]
-    env = {**_clean_env(), "PGHOST": pg_server.host, "PGPORT": str(pg_server.port),
-           "POSTGRES_USER": pg_server.user or "postgres", "POSTGRES_DB": pg_server.dbname,
-           "EXTRA_DATABASES": " ".join(names)}
+        pytest.fail("psql (the PostgreSQL client) is needed to run docker/postgres/10-databases-and-roles.sh")
+    token = secrets.token_hex(3)
+    names = {"AIRFLOW_DB_NAME": f"cfx_{token}_airflow", "AIRFLOW_DB_USER": f"cfx_{token}_airflow",
+             "METRICS_DB_NAME": f"cfx_{token}_metrics", "METRICS_DB_USER": f"cfx_{token}_metrics_owner",
+             "SOURCE_DB_NAME": f"cfx_{token}_source", "SOURCE_OWNER_USER": f"cfx_{token}_source_owner",
+             "SOURCE_READER_USER": f"cfx_{token}_source_reader"}
+    passwords = {k: secrets.token_urlsafe(12) for k in ("AIRFLOW_DB_PASSWORD", "METRICS_DB_PASSWORD",
+                                                         "SOURCE_OWNER_PASSWORD", "SOURCE_READER_PASSWORD")}
+    env = {**_clean_env(), **names, **passwords, "PGHOST": pg_server.host, "PGPORT": str(pg_server.port),
+           "POSTGRES_USER": pg_server.user or "postgres", "POSTGRES_DB": pg_server.dbname}
     if pg_server.password:
         env["PGPASSWORD"] = pg_server.password
-    script = str(PROJECT_ROOT / "docker" / "postgres" / "create-databases.sh")
+
+    def settings(db: str, user: str, password: str) -> PostgresSettings:
+        return PostgresSettings(pg_server.host, pg_server.port, names[db], names[user], passwords[password])
+
     admin = connect(pg_server)
     admin.autocommit = True
     try:
-        for _ in range(2):  # a second run changes nothing and does not fail
-            run = subprocess.run(["bash", script], env=env, capture_output=True, text=True, timeout=60)
+        for _ in range(2):
+            run = subprocess.run(["bash", str(ROLES_SCRIPT)], env=env, capture_output=True, text=True, timeout=60)
             assert run.returncode == 0, run.stderr
-        with admin.cursor() as cur:
-            cur.execute("SELECT datname FROM pg_database WHERE datname = ANY(%s)", (names,))
-            assert sorted(r[0] for r in cur.fetchall()) == sorted(names)
+            for secret in passwords.values():
+                assert secret not in run.stdout + run.stderr
+        yield {
+            "airflow": settings("AIRFLOW_DB_NAME", "AIRFLOW_DB_USER", "AIRFLOW_DB_PASSWORD"),
+            "metrics": settings("METRICS_DB_NAME", "METRICS_DB_USER", "METRICS_DB_PASSWORD"),
+            "owner": settings("SOURCE_DB_NAME", "SOURCE_OWNER_USER", "SOURCE_OWNER_PASSWORD"),
+            "reader": settings("SOURCE_DB_NAME", "SOURCE_READER_USER", "SOURCE_READER_PASSWORD"),
+        }
     finally:
         with admin.cursor() as cur:
-            for name in names:
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for key in ("AIRFLOW_DB_NAME", "METRICS_DB_NAME", "SOURCE_DB_NAME"):
+                cur.execute(f'DROP DATABASE IF EXISTS "{names[key]}" WITH (FORCE)')
+            for key in ("AIRFLOW_DB_USER", "METRICS_DB_USER", "SOURCE_OWNER_USER", "SOURCE_READER_USER"):
+                cur.execute(f'DROP ROLE IF EXISTS "{names[key]}"')
         admin.close()
 
 
-def test_the_demo_data_step_loads_once_and_fills_the_metrics_store(pg_server: PostgresSettings):
-    token = secrets.token_hex(3)
-    source_name, metrics_name = f"cfx_seed_{token}", f"cfx_seed_{token}_m"
-    admin = connect(pg_server)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{source_name}"')
-        cur.execute(f'CREATE DATABASE "{metrics_name}"')
-    source = PostgresSettings(pg_server.host, pg_server.port, source_name, pg_server.user, pg_server.password)
-    metrics = PostgresSettings(pg_server.host, pg_server.port, metrics_name, pg_server.user,
-                               pg_server.password)
-    auth = (pg_server.user or "postgres") + (f":{pg_server.password}" if pg_server.password else "")
-    env = {**_clean_env(), "DB_HOST": source.host, "DB_PORT": str(source.port), "DB_NAME": source_name,
-           "DB_USER": source.user or "", "DB_PASSWORD": source.password or "",
-           "AIRFLOW_CONN_INVESTOR_METRICS_DB": f"postgresql://{auth}@{pg_server.host}:{pg_server.port}/{metrics_name}"}
+def test_the_roles_script_refuses_to_run_without_a_password(pg_server: PostgresSettings):
+    env = {**_clean_env(), "PGHOST": pg_server.host, "PGPORT": str(pg_server.port),
+           "POSTGRES_USER": "postgres", "POSTGRES_DB": "postgres", "AIRFLOW_DB_PASSWORD": "x",
+           "METRICS_DB_PASSWORD": "x", "SOURCE_OWNER_PASSWORD": "x"}
+    run = subprocess.run(["bash", str(ROLES_SCRIPT)], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert "SOURCE_READER_PASSWORD is not set" in run.stderr and "init-env.sh" in run.stderr
+
+
+def _fails(settings: PostgresSettings, sql: str, *, read_write: bool = False) -> str:
+    """The error ``sql`` gets from PostgreSQL (the test fails when it succeeds)."""
+    import psycopg2
+
+    try:
+        conn = connect(settings)
+    except psycopg2.OperationalError as exc:
+        return str(exc)
+    if read_write:  # BEGIN READ WRITE, past the reader's default_transaction_read_only: privileges alone
+        conn.set_session(readonly=False)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    except psycopg2.Error as exc:
+        return str(exc)
+    finally:
+        conn.rollback()
+        conn.close()
+    raise AssertionError(f"{settings.user} could run {sql!r} on {settings.dbname}")
+
+
+def test_each_role_owns_its_database_and_nothing_else(stack_databases, pg_server):
+    dbs = stack_databases
+    rows = fetch_all(pg_server, "SELECT rolname, rolsuper, rolcreatedb, rolcreaterole FROM pg_roles "
+                                "WHERE rolname = ANY(%(names)s)",
+                     {"names": [s.user for s in dbs.values()]})
+    assert sorted(rows) == sorted((s.user, False, False, False) for s in dbs.values())
+    owners = dict(fetch_all(pg_server, "SELECT datname, pg_get_userbyid(datdba) FROM pg_database "
+                                       "WHERE datname = ANY(%(names)s)",
+                            {"names": [s.dbname for s in dbs.values()]}))
+    assert owners == {dbs["airflow"].dbname: dbs["airflow"].user, dbs["metrics"].dbname: dbs["metrics"].user,
+                      dbs["owner"].dbname: dbs["owner"].user}
+    # each role connects to its own database only
+    assert "permission denied for database" in _fails(replace(dbs["airflow"], dbname=dbs["owner"].dbname),
+                                                      "SELECT 1")
+    assert "permission denied for database" in _fails(replace(dbs["airflow"], dbname=dbs["metrics"].dbname),
+                                                      "SELECT 1")
+    assert "permission denied for database" in _fails(replace(dbs["reader"], dbname=dbs["metrics"].dbname),
+                                                      "SELECT 1")
+    assert "permission denied for database" in _fails(replace(dbs["metrics"], dbname=dbs["owner"].dbname),
+                                                      "SELECT 1")
+    # Airflow's migrations and the store's schema: each owner creates its tables
+    for job in ("airflow", "metrics"):
+        conn = connect(dbs[job])
+        with conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE probe_table (id int)")
+            cur.execute("DROP TABLE probe_table")
+        conn.close()
+
+
+def _dag_test_as(tmp_path: Path, env: dict[str, str]) -> dict:
+    """``dag.test()`` of the weekly DAG in a process of its own (fresh AIRFLOW_HOME, SQLite metadata),
+    retries off; returns the run's state and the task states."""
+    home = tmp_path / "airflow"
+    env = {**{k: v for k, v in os.environ.items()
+              if not k.startswith(("DB_", "AIRFLOW", "SMTP_", "INVESTOR_", "HEALTH_CHECK"))},
+           "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+           "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+           "INVESTOR_ARCHIVE_DIR": str(tmp_path / "archive"), "INVESTOR_STAGING_DIR": str(tmp_path / "staging"),
+           "SMTP_SERVER": "127.0.0.1", "SMTP_PORT": "9", "SMTP_STARTTLS": "false",
+           "INVESTOR_EMAILS": "founder@chatterfix.example", **env}
+    migrate = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, cwd=PROJECT_ROOT,
+                             capture_output=True, text=True, timeout=600)
+    assert migrate.returncode == 0, migrate.stdout[-2000:] + migrate.stderr[-2000:]
+    script = (
+        "import json\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        "dag = DagBag(dag_folder='dags/investor_metrics.py').dags['investor_metrics']\n"
+        "for task in dag.tasks:\n    task.retries = 0\n"
+        "run = dag.test(run_conf={'send_email': False}, logical_date=None)\n"
+        "states = {ti.task_id: str(getattr(ti.state, 'value', ti.state)) for ti in run.get_task_instances()}\n"
+        "print('RESULT ' + json.dumps({'state': str(getattr(run.state, 'value', run.state)), 'tasks': states}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=900)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stdout[-4000:] + done.stderr[-4000:]
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def test_the_demo_data_loads_as_the_owner_and_the_pipeline_reads_as_the_reader(stack_databases, tmp_path):
+    """airflow-init's demo-data step with the roles compose gives it (the source's owner, the store's
+    owner), then the weekly DAG with the roles the workers get: the source read by the read-only
+    role, the store written by its owner. The reader can read every table the loader created after
+    the roles script ran, and can change nothing."""
+    dbs = stack_databases
+    source, metrics, reader = dbs["owner"], dbs["metrics"], dbs["reader"]
+    metrics_url = (f"postgresql://{metrics.user}:{metrics.password}@{metrics.host}:{metrics.port}/"
+                   f"{metrics.dbname}")
+    env = {**_clean_env(), "DB_HOST": source.host, "DB_PORT": str(source.port), "DB_NAME": source.dbname,
+           "DB_USER": source.user, "DB_PASSWORD": source.password, "AIRFLOW_CONN_INVESTOR_METRICS_DB": metrics_url}
 
     def seed() -> str:
         run = subprocess.run([sys.executable, str(PROJECT_ROOT / "docker" / "seed_demo.py")], env=env,
@@ -471,38 +580,41 @@ def test_the_demo_data_step_loads_once_and_fills_the_metrics_store(pg_server: Po
         return run.stdout
 
     def count(settings: PostgresSettings, sql: str) -> int:
-        conn = connect(settings)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql)
-                return cur.fetchone()[0]
-        finally:
-            conn.close()
+        return fetch_all(settings, sql)[0][0]
 
-    try:
-        first = seed()
-        assert "Loaded ChatterFix demo dataset" in first
-        checks = count(source, "SELECT count(*) FROM investor_metrics.service_health_checks")
-        customers = count(source, "SELECT count(*) FROM customers")
-        loaded_at = count(source, "SELECT extract(epoch FROM loaded_at)::bigint "
-                                  "FROM investor_metrics.demo_dataset")
-        assert checks > 0 and customers > 0
-        assert count(metrics, "SELECT count(*) FROM investor_metrics.service_health_checks") == checks
-        # the metrics store has its own schema and no source tables
-        assert count(metrics, "SELECT count(*) FROM pg_tables WHERE tablename = 'customers'") == 0
-        assert count(metrics, "SELECT count(*) FROM pg_tables WHERE schemaname = 'investor_metrics' "
-                              "AND tablename = 'snapshots'") == 1
+    first = seed()
+    assert "Loaded ChatterFix demo dataset" in first
+    checks = count(source, "SELECT count(*) FROM investor_metrics.service_health_checks")
+    loaded_at = count(source, "SELECT extract(epoch FROM loaded_at)::bigint FROM investor_metrics.demo_dataset")
+    assert checks > 0
+    assert count(metrics, "SELECT count(*) FROM investor_metrics.service_health_checks") == checks
+    # the metrics store: its own schema, created by its owner role, and no source tables
+    assert count(metrics, "SELECT count(*) FROM pg_tables WHERE tablename = 'customers'") == 0
+    assert fetch_all(metrics, "SELECT tableowner FROM pg_tables WHERE schemaname = 'investor_metrics' "
+                              "AND tablename = 'snapshots'") == [(metrics.user,)]
+    second = seed()  # a restart of the stack: nothing reloaded, nothing copied twice
+    assert "already loaded" in second and "already present" in second
+    assert count(source, "SELECT extract(epoch FROM loaded_at)::bigint "
+                         "FROM investor_metrics.demo_dataset") == loaded_at
+    assert count(metrics, "SELECT count(*) FROM investor_metrics.service_health_checks") == checks
 
-        second = seed()  # a restart of the stack: nothing reloaded, nothing copied twice
-        assert "already loaded" in second and "already present" in second
-        assert count(source, "SELECT extract(epoch FROM loaded_at)::bigint "
-                             "FROM investor_metrics.demo_dataset") == loaded_at
-        assert count(metrics, "SELECT count(*) FROM investor_metrics.service_health_checks") == checks
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{source_name}" WITH (FORCE)')
-            cur.execute(f'DROP DATABASE IF EXISTS "{metrics_name}" WITH (FORCE)')
-        admin.close()
+    # the reader: every table of the source, in both schemas, and no change of any kind
+    assert count(reader, "SELECT count(*) FROM customers") > 0
+    assert count(reader, "SELECT count(*) FROM investor_metrics.service_health_checks") == checks
+    assert fetch_all(reader, "SHOW default_transaction_read_only") == [("on",)]
+    assert "read-only transaction" in _fails(reader, "INSERT INTO customers SELECT * FROM customers LIMIT 1")
+    for sql in ("INSERT INTO customers SELECT * FROM customers LIMIT 1", "DELETE FROM subscriptions",
+                "UPDATE investor_metrics.service_health_checks SET ok = true", "TRUNCATE usage_events",
+                "CREATE TABLE public.probe (id int)", "CREATE SCHEMA probe", "CREATE TEMP TABLE probe (id int)"):
+        assert "permission denied" in _fails(reader, sql, read_write=True), sql
+
+    # the weekly DAG as the workers run it in compose: DB_* = the reader, the store = its owner
+    result = _dag_test_as(tmp_path, {
+        "DB_HOST": reader.host, "DB_PORT": str(reader.port), "DB_NAME": reader.dbname, "DB_USER": reader.user,
+        "DB_PASSWORD": reader.password, "AIRFLOW_CONN_INVESTOR_METRICS_DB": metrics_url})
+    assert result["state"] == "success", result
+    assert count(metrics, "SELECT count(*) FROM investor_metrics.snapshots") == 1
+    assert list((tmp_path / "archive").rglob("metrics_*.json")), "no snapshot archived"
 
 
 def test_init_scripts_are_valid_bash():
