@@ -63,10 +63,12 @@ def wanted_users(env) -> list[WantedUser]:
         role = env.get(f"{prefix}_ROLE", "").strip() or default_role
         email = env.get(f"{prefix}_EMAIL", "").strip() or f"{username}@example.com"
         found.append(WantedUser(prefix, username, password, role, email))
-    names = [u.username.lower() for u in found]
+    seen: dict[str, str] = {}
     for user in found:
-        if names.count(user.username.lower()) > 1:
-            raise SettingError(f"{user.prefix}_USERNAME: {user.username!r} is also another user's name")
+        other = seen.setdefault(user.username.lower(), user.prefix)
+        if other != user.prefix:
+            raise SettingError(f"{user.prefix}_USERNAME: {user.username!r} is already the name of the user "
+                               f"of {other}_USERNAME")
     return found
 
 

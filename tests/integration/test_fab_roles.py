@@ -33,7 +33,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -109,8 +108,9 @@ def fab_server(pg_server, tmp_path_factory):
             "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(48),
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-            "AIRFLOW_CONN_INVESTOR_METRICS_DB": store.sqlalchemy_url().replace("postgresql+psycopg2", "postgresql"),
-            "PYTHONPATH": os.pathsep.join(p for p in [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")] if p),
+            "AIRFLOW_CONN_INVESTOR_METRICS_DB": store.sqlalchemy_url().replace("+psycopg2", ""),
+            "PYTHONPATH": os.pathsep.join(p for p in [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]
+                                          if p),
             "GX_ANALYTICS_ENABLED": "false",
             "NO_PROXY": "*", "no_proxy": "*",
         })
@@ -163,7 +163,8 @@ def test_the_compose_users_script_creates_the_users_with_their_roles(fab_server)
     assert {name: roles.get(name) for name in PASSWORDS} == {
         "admin": ["Admin"], "viewer": ["Viewer"], "operator": ["Op"], "outsider": [NO_DAGS_ROLE]}, roles
     # a second run (the next `docker compose up`) keeps them and fails on nothing
-    again = _run([sys.executable, str(PROJECT_ROOT / "docker" / "create_users.py")], {**env, **USER_VARIABLES})
+    again = _run([sys.executable, str(PROJECT_ROOT / "docker" / "create_users.py")],
+                 {**env, **USER_VARIABLES})
     assert again.count("exists, kept") == 3, again
 
 
