@@ -18,6 +18,7 @@ user           GET metrics / alerts / page  POST metrics/collect         why
 viewer         404 JSON / 200 / 200        403                          FAB ``Viewer``
 operator       404 JSON / 200 / 200        202 (a queued run)           FAB ``Op``
 outsider       403                         403                          a role without DAGs
+norole         403                         403                          no role (FAB signs it in)
 =============  ==========================  ===========================  ==================
 
 (404: the store holds no snapshot yet, answered as the API's JSON error, not as a refusal.)
@@ -46,7 +47,8 @@ pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
 
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 DAG_ID = "investor_metrics"
-PASSWORDS = {name: secrets.token_urlsafe(12) for name in ("admin", "viewer", "operator", "outsider")}
+PASSWORDS = {name: secrets.token_urlsafe(12)
+             for name in ("admin", "viewer", "operator", "outsider", "norole")}
 # the variables of .env that docker/create_users.py reads (docs/compose.md)
 USER_VARIABLES = {
     "_AIRFLOW_WWW_USER_USERNAME": "admin", "_AIRFLOW_WWW_USER_PASSWORD": PASSWORDS["admin"],
@@ -121,9 +123,12 @@ def fab_server(pg_server, tmp_path_factory):
         for secret in PASSWORDS.values():
             assert secret not in created  # never a password in the log
         _run(airflow_argv("roles", "create", NO_DAGS_ROLE), env)
-        _run(airflow_argv("users", "create", "--username", "outsider", "--password", PASSWORDS["outsider"],
-                          "--firstname", "Out", "--lastname", "Sider", "--email", "outsider@example.com",
-                          "--role", NO_DAGS_ROLE), env)
+        for user, role in (("outsider", NO_DAGS_ROLE), ("norole", "Viewer")):
+            _run(airflow_argv("users", "create", "--username", user, "--password", PASSWORDS[user],
+                              "--firstname", user, "--lastname", "(test)", "--email", f"{user}@example.com",
+                              "--role", role), env)
+        # a user whose only role was taken away: no role at all
+        _run(airflow_argv("users", "remove-role", "--username", "norole", "--role", "Viewer"), env)
         processes = Processes(root / "logs", secrets.token_hex(6))
         base = f"http://127.0.0.1:{port}"
         try:
@@ -161,7 +166,8 @@ def test_the_compose_users_script_creates_the_users_with_their_roles(fab_server)
     users = json.loads(next(line for line in listed.splitlines() if line.startswith("[")))
     roles = {u["username"]: u["roles"] for u in users}
     assert {name: roles.get(name) for name in PASSWORDS} == {
-        "admin": ["Admin"], "viewer": ["Viewer"], "operator": ["Op"], "outsider": [NO_DAGS_ROLE]}, roles
+        "admin": ["Admin"], "viewer": ["Viewer"], "operator": ["Op"], "outsider": [NO_DAGS_ROLE],
+        "norole": []}, roles
     # a second run (the next `docker compose up`) keeps them and fails on nothing
     again = _run([sys.executable, str(PROJECT_ROOT / "docker" / "create_users.py")],
                  {**env, **USER_VARIABLES})
@@ -210,17 +216,14 @@ def test_the_viewer_cannot_collect(fab_server):
     assert "trigger" in text
 
 
-@pytest.mark.parametrize("path", READS)
-def test_a_role_without_dag_access_reads_nothing(fab_server, path):
+@pytest.mark.parametrize("user", ["outsider", "norole"])
+@pytest.mark.parametrize("path", [*READS, COLLECT])
+def test_without_dag_access_everything_is_403(fab_server, user, path):
     base, tokens, *_ = fab_server
-    status, _type, text = _request("GET", base + path, token=tokens["outsider"])
+    method = "POST" if path == COLLECT else "GET"
+    status, _type, text = _request(method, base + path, token=tokens[user],
+                                   body={} if method == "POST" else None)
     assert status == 403, (status, text[:300])
-
-
-def test_a_role_without_dag_access_cannot_collect(fab_server):
-    base, tokens, *_ = fab_server
-    status, _type, text = _request("POST", base + COLLECT, token=tokens["outsider"], body={})
-    assert status == 403, text
 
 
 def test_the_operator_collects_a_queued_run(fab_server):
