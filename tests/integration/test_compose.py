@@ -7,10 +7,15 @@ No Docker engine runs on the test machines, so the stack itself cannot start her
   mounts, volumes, ports, the project's settings in the worker's environment, refusal to start
   without the secrets). The docker client with its Compose v2 plugin is required: when it is
   missing these tests fail, they are not skipped;
+- the FAB auth manager and the users' variables (tests/integration/test_fab_roles.py runs the roles
+  against the investor API on a real API server), the database roles in every service's settings,
+  the s3 profile's services only with the profile;
 - the image recipe agrees with ``requirements.lock`` and keeps secrets out of the build context;
-- the init scripts for real against the test PostgreSQL: the databases script of the PostgreSQL
-  container, and the demo-data step of ``airflow-init`` (loads once, copies the health checks to
-  the metrics store, a second run changes nothing).
+- the scripts for real: the sizing entrypoint (faked CPUs, memory and cgroup limits), ``init-env.sh``
+  (also ``--s3``), the bucket job (with a stand-in ``mc``), and against the test PostgreSQL the
+  database-roles script of the PostgreSQL container (each role's privileges), the demo-data step of
+  ``airflow-init`` as the source's owner (loads once, copies the health checks to the metrics store,
+  a second run changes nothing) and ``dag.test()`` of the weekly DAG reading as the read-only role.
 """
 
 from __future__ import annotations
