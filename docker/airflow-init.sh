@@ -5,10 +5,14 @@
 #   1. warnings about AIRFLOW_UID and the machine's resources;
 #   2. Airflow's metadata database migrated (the image's entrypoint, _AIRFLOW_DB_MIGRATE=true) and the
 #      default airflow.cfg written to the shared config volume;
-#   3. the UI/API user: the SimpleAuthManager's password file (user from _AIRFLOW_WWW_USER_USERNAME,
-#      password from _AIRFLOW_WWW_USER_PASSWORD);
-#   4. the ChatterFix demo data set, once (docker/seed_demo.py), unless LOAD_DEMO_DATA=false;
+#   3. the FAB auth manager's users (docker/create_users.py): the admin (_AIRFLOW_WWW_USER_USERNAME,
+#      _AIRFLOW_WWW_USER_PASSWORD), and a viewer and an operator when .env gives their passwords;
+#   4. the ChatterFix demo data set, once (docker/seed_demo.py), unless LOAD_DEMO_DATA=false: written
+#      with the demo source's owner role (SOURCE_OWNER_USER / SOURCE_OWNER_PASSWORD) when the source
+#      is this stack's PostgreSQL; the pipeline itself reads it with the read-only role (DB_USER);
 #   5. the shared folders handed to AIRFLOW_UID.
+# The archive and staging paths are the ones every Airflow container resolves
+# (docker/airflow-entrypoint.sh --print).
 set -euo pipefail
 
 warn() { echo -e "\033[1;33mWARNING: $*\033[0m"; }
@@ -28,33 +32,35 @@ if (( cpus_available < 2 )); then
   warn "at least 2 CPUs are recommended; Docker has ${cpus_available}"
 fi
 
-archive_dir="${INVESTOR_ARCHIVE_DIR:-/opt/airflow/docs/investors}"
-staging_dir="${INVESTOR_STAGING_DIR:-/opt/airflow/staging}"
-mkdir -p /opt/airflow/logs /opt/airflow/config "${staging_dir}"
-[[ "${archive_dir}" == *://* ]] || mkdir -p "${archive_dir}"
+eval "$(/opt/airflow/docker/airflow-entrypoint.sh --print)"
+archive_dir="${INVESTOR_ARCHIVE_DIR}"
+staging_dir="${INVESTOR_STAGING_DIR}"
+echo "task slots: worker_concurrency=${AIRFLOW__CELERY__WORKER_CONCURRENCY}, parallelism=${AIRFLOW__CORE__PARALLELISM}"
+mkdir -p /opt/airflow/logs /opt/airflow/config
+for dir in "${archive_dir}" "${staging_dir}"; do
+  [[ "${dir}" == *://* ]] || mkdir -p "${dir}"
+done
 
 echo "Airflow version (the entrypoint waits for PostgreSQL and migrates the metadata database first):"
 /entrypoint airflow version
 airflow config list >/dev/null  # writes the default airflow.cfg to the shared config volume
 
-passwords="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE:?}"
-python - "${passwords}" <<'PY'
-import json, os, sys
-
-path = sys.argv[1]
-fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-with os.fdopen(fd, "w") as fh:
-    json.dump({os.environ["_AIRFLOW_WWW_USER_USERNAME"]: os.environ["_AIRFLOW_WWW_USER_PASSWORD"]}, fh)
-print(f"UI/API user {os.environ['_AIRFLOW_WWW_USER_USERNAME']!r}: password from _AIRFLOW_WWW_USER_PASSWORD")
-PY
+python /opt/airflow/docker/create_users.py
 
 if [[ "${LOAD_DEMO_DATA:-true}" == "true" ]]; then
-  python /opt/airflow/docker/seed_demo.py
+  if [[ "${DB_HOST:-postgres}" == "postgres" && -n "${SOURCE_OWNER_PASSWORD:-}" ]]; then
+    # the demo source of this stack's PostgreSQL: its owner writes it (the reader cannot)
+    DB_USER="${SOURCE_OWNER_USER:-chatterfix_owner}" DB_PASSWORD="${SOURCE_OWNER_PASSWORD}" \
+      python /opt/airflow/docker/seed_demo.py
+  else
+    python /opt/airflow/docker/seed_demo.py
+  fi
 else
   echo "LOAD_DEMO_DATA=${LOAD_DEMO_DATA}: no demo data loaded (the source is ${DB_HOST:-?}/${DB_NAME:-?})"
 fi
 
-chown -R "${AIRFLOW_UID}:0" /opt/airflow/logs /opt/airflow/config "${staging_dir}"
+chown -R "${AIRFLOW_UID}:0" /opt/airflow/logs /opt/airflow/config
+[[ "${staging_dir}" == *://* ]] || chown -R "${AIRFLOW_UID}:0" "${staging_dir}"
 # Only the archive folder itself: its files are written atomically (a rename inside the folder).
 [[ "${archive_dir}" == *://* ]] || chown "${AIRFLOW_UID}:0" "${archive_dir}"
 echo "airflow-init done"
