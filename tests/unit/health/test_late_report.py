@@ -218,3 +218,34 @@ def test_the_task_checks_as_of_its_round_not_the_wall_clock(team):
     context = {"dag_run": SimpleNamespace(logical_date=early, run_after=early, run_id="scheduled__q")}
     assert tasks.run_late_report_check(context)["period_end"] == "2026-11-15T09:00:00Z"
     assert len(late_mails(team.env)) == 2
+
+
+# --------------------------------------------------------------------------- through the probe DAG
+@pytest.fixture(scope="module")
+def airflow_db():
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+
+
+def test_the_probe_dag_reports_a_late_week_beside_its_probes(team, airflow_db):
+    """``dag.test()`` of the probe DAG at a logical date past the deadline: the probes skip (a round
+    that old measures nothing), the late-report check — independent of them — runs as of that round
+    and e-mails the data team."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.conftest import PROJECT_ROOT
+
+    store_week(team.conn, PREVIOUS)
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "service_health_probe.py"))
+    dag = bag.dags["service_health_probe"]
+    check_task = dag.get_task("check_late_report")
+    assert check_task.upstream_task_ids == set() and check_task.downstream_task_ids == set()
+    assert "INVESTOR_REPORT_DEADLINE" in check_task.doc_md and check_task.retries == 2
+    dr = dag.test(logical_date=DEADLINE + timedelta(minutes=5))
+    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    assert states == {"probe_services": "skipped", "handle_incidents": "skipped",
+                      "check_late_report": "success"}, states
+    [mail, _] = late_mails(team.env)
+    assert "Sun 22 Nov 2026 11:05 (UTC) (probe round)" in mail.get_body(("plain",)).get_content()
