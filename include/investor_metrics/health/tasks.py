@@ -1,6 +1,8 @@
-"""The task bodies of the ``service_health_probe`` DAG (SPEC section 9): ``probe_services`` probes
+"""The task bodies of the ``service_health_probe`` DAG (SPEC sections 9, 13): ``probe_services`` probes
 the configured services once and stores the round's rows (``health.probe``); ``handle_incidents``
-opens / resolves the incidents of the services just probed and e-mails them (``health.incidents``).
+opens / resolves the incidents of the services just probed and e-mails them (``health.incidents``);
+``check_late_report`` e-mails the data team once when the week due is not archived
+(``health.late_report``).
 
 The round time is the run's logical date (a manual run without one: ``run_after``) floored to the
 5-minute grid. The clock is read only to refuse a round more than 10 minutes old: a backfill or a
@@ -18,6 +20,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from include.investor_metrics import settings as config
 from include.investor_metrics.db import apply_metrics_schema, postgres_hook
 from include.investor_metrics.health.incidents import handle_incidents
+from include.investor_metrics.health.late_report import check_late_report
 from include.investor_metrics.health.probe import (
     SERVICES_VARIABLE,
     load_services,
@@ -102,4 +105,22 @@ def run_incident_handling(context, probed: Mapping) -> dict:
     log.info("incidents of round %s: opened %s, resolved %s, e-mails sent %s", summary["checked_at"],
              summary["opened"] or "none", summary["resolved"] or "none",
              [f"{e['kind']}:{e['id']}" for e in summary["emails"]] or "none")
+    return summary
+
+
+def run_late_report_check(context) -> dict:
+    """Task ``check_late_report``: as of the run's round (not the wall clock: a retry decides as its
+    first try did), e-mail ``DATA_TEAM_EMAILS`` once when the week due is not archived."""
+    import os
+
+    now = round_of_run(context)
+    conn = _metrics_conn()
+    try:
+        apply_metrics_schema(conn)
+        summary = check_late_report(conn, now, run_id=context["dag_run"].run_id,
+                                    airflow_base_url=os.getenv("AIRFLOW__API__BASE_URL"))
+    finally:
+        conn.close()
+    log.info("late-report check of round %s: the week ending %s, deadline %s: %s", summary["checked_at"],
+             summary["period_end"], summary["deadline_at"], summary["status"])
     return summary
