@@ -51,10 +51,9 @@ def triggering_events(context) -> list[tuple[SnapshotEvent | None, object, str]]
     """(event, the SDK's event object, description) of each snapshot event that triggered the run,
     oldest first; event None when its extra names no snapshot."""
     accessor = context.get("triggering_asset_events") or {}
-    try:
-        raw = list(accessor[snapshot_asset()])
-    except KeyError:
-        raw = []
+    # matched by name: the URI is normalised on the way (a trailing slash), the name is the key
+    raw = [e for asset in list(accessor) if getattr(asset, "name", None) == contract.SNAPSHOT_ASSET_NAME
+           for e in accessor[asset]]
     found = []
     for item in sorted(raw, key=lambda e: e.timestamp):
         where = f"asset event of {item.timestamp.isoformat()} from {item.source_dag_id or '-'}/" \

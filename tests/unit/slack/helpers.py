@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from include.investor_metrics import contract
 from include.investor_metrics.period import iso_utc
 
 END = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)
@@ -50,9 +49,11 @@ def asset_event(extra_: dict, *, minute: int = 0, run_id: str = "scheduled__2026
     from airflow.sdk.api.datamodels._generated import AssetReferenceAssetEventDagRun
     from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
 
+    from include.investor_metrics.slack.tasks import snapshot_asset
+
+    asset = snapshot_asset()  # its URI as the metadata database holds it (normalised)
     return AssetEventDagRunReferenceResult(
-        asset=AssetReferenceAssetEventDagRun(name=contract.SNAPSHOT_ASSET_NAME,
-                                             uri=contract.SNAPSHOT_ASSET_URI, extra={}),
+        asset=AssetReferenceAssetEventDagRun(name=asset.name, uri=asset.uri, extra={}),
         extra=extra_, source_task_id="archive_snapshot", source_dag_id="investor_metrics",
         source_run_id=run_id, source_map_index=-1, source_aliases=[],
         timestamp=END + timedelta(minutes=5 + minute))

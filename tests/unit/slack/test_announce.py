@@ -33,7 +33,8 @@ def never_asked():
 def test_the_extra_announce_decides_but_never_for_a_backfill():
     assert skip_reason(snapshot_event(extra(announce=True)), never_asked) is None
     assert "announce=false" in skip_reason(snapshot_event(extra(announce=False)), never_asked)
-    assert "backfill" in skip_reason(snapshot_event(extra(period_type="backfill", announce=True)), never_asked)
+    backfill = snapshot_event(extra(period_type="backfill", announce=True))
+    assert "backfill" in skip_reason(backfill, never_asked)
 
 
 def test_without_announce_the_period_type_and_the_source_run_decide():
