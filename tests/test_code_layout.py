@@ -28,7 +28,7 @@ BASE = "base"
 DOMAIN = "domain"
 ENTRY = "entry"
 BASE_MODULES = {"settings", "period", "db", "contract", "task_context", "retry_rules", "storage"}
-DOMAIN_PACKAGES = {"weekly", "validation", "health", "mail", "runtime"}
+DOMAIN_PACKAGES = {"weekly", "validation", "health", "mail", "runtime", "slack"}
 # What each layer may import, besides itself: entry → domain → base, never upwards.
 MAY_IMPORT = {ENTRY: {ENTRY, DOMAIN, BASE}, DOMAIN: {DOMAIN, BASE}, BASE: {BASE}}
 

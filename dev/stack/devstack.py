@@ -6,7 +6,9 @@
    (``dev/stack/embedded_pg.py``) on 127.0.0.1:``EMBEDDED_PG_PORT`` (55432), data in ``.local/pgdata``;
 2. the ChatterFix source schema and the synthetic demo data set, unless already loaded;
 3. a local SMTP sink (``dev/stack/smtp_sink.py``) on 127.0.0.1:``DEMO_SMTP_PORT`` (8025), every
-   message kept as an ``.eml`` file in ``.local/outbox``;
+   message kept as an ``.eml`` file in ``.local/outbox``; a Slack webhook sink
+   (``dev/stack/slack_sink.py``) on 127.0.0.1:``DEMO_SLACK_PORT`` (8026), every update kept as a
+   ``.json`` file in ``.local/slack`` (the connection ``slack_investor_updates`` points at it);
 4. Airflow 3 with ``AIRFLOW_HOME=.local/airflow``, metadata in its own database (``airflow``) of
    the same PostgreSQL, LocalExecutor: API server (UI on ``AIRFLOW_PORT``, 8080), scheduler,
    DAG processor, triggerer — each a process group whose PID is kept in ``.local/run``;
@@ -82,6 +84,16 @@ def start_smtp_sink(stack: Stack) -> None:
     )
 
 
+def start_slack_sink(stack: Stack) -> None:
+    """The stack's Slack webhook sink (``dev/stack/slack_sink.py``), unless it runs already."""
+    stack.processes.spawn(
+        "slack-sink",
+        [sys.executable, "-m", "dev.stack.slack_sink", "--folder", str(stack.slack_dir),
+         "--port", str(stack.slack_port)],
+        dict(stack.env_in, PYTHONPATH=str(PROJECT_ROOT)),
+    )
+
+
 def start_airflow(
     stack: Stack, env: dict[str, str], *, migrate_timeout: float | None = None, report=say
 ) -> None:
@@ -147,6 +159,7 @@ def up(stack: Stack, *, reload_data: bool = False) -> None:
 
     # 3. SMTP sink
     start_smtp_sink(stack)
+    start_slack_sink(stack)
 
     # 4. Airflow, its process counts sized to the machine (dev/stack/sizing.py)
     say(stack.sizes().describe())
@@ -171,6 +184,7 @@ ChatterFix investor metrics is running ({time.monotonic() - t0:.0f} s).{headline
   Airflow UI     {base}   login: {ADMIN_USER} / {sec["admin_password"]}
   Archive        {stack.archive}
   Outbox (SMTP)  {stack.outbox}   (every e-mail sent, as .eml)
+  Slack (sink)   {stack.slack_dir}   (every Slack update posted, as .json)
   Health probes  every 5 min → investor_metrics.service_health_checks (DAG {PROBE_DAG})
   Logs           {stack.log_dir}
   Airflow CLI    source {env_file} && airflow dags list
@@ -181,7 +195,7 @@ ChatterFix investor metrics is running ({time.monotonic() - t0:.0f} s).{headline
 
 
 def down(stack: Stack) -> None:
-    for service in (*reversed(AIRFLOW_SERVICES), "smtp-sink"):
+    for service in (*reversed(AIRFLOW_SERVICES), "slack-sink", "smtp-sink"):
         if stack.processes.stop_process(service):
             say(f"stopped {service}")
     if not stack.external_db and embedded_pg.stop(stack.pgdata):
@@ -191,7 +205,8 @@ def down(stack: Stack) -> None:
 
 def stack_pids(stack: Stack) -> dict[str, int | None]:
     """{service: PID, or None when it is stopped}; the embedded PostgreSQL as ``postgres``."""
-    pids: dict[str, int | None] = {s: stack.processes.pid(s) for s in ("smtp-sink", *AIRFLOW_SERVICES)}
+    pids: dict[str, int | None] = {s: stack.processes.pid(s)
+                                   for s in ("smtp-sink", "slack-sink", *AIRFLOW_SERVICES)}
     if not stack.external_db:
         pids["postgres"] = embedded_pg.server_pid(stack.pgdata)
     return pids

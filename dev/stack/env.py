@@ -13,6 +13,7 @@ from pathlib import Path
 from dev.stack import embedded_pg
 from dev.stack.processes import Processes
 from dev.stack.sizing import StackSizes, machine_cpus, stack_sizes
+from include.investor_metrics.contract import SLACK_CONN_ID
 from include.investor_metrics.settings import (
     PROJECT_ROOT,
     PostgresSettings,
@@ -23,6 +24,7 @@ AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 ADMIN_USER = "admin"
 DEMO_RECIPIENTS = "founders@chatterfix.example,investors@chatterfix.example"
 DEMO_SENDER = "metrics@chatterfix.example"
+SLACK_CONN_ENV = "AIRFLOW_CONN_" + SLACK_CONN_ID.upper()
 
 
 def free_port() -> int:
@@ -74,11 +76,13 @@ class Stack:
         self.run_dir = self.state / "run"
         self.log_dir = self.state / "logs"
         self.outbox = self.state / "outbox"
+        self.slack_dir = self.state / "slack"
         self.pgdata = self.state / "pgdata"
         self.airflow_home = self.state / "airflow"
         self.archive = Path(self.env_in.get("INVESTOR_ARCHIVE_DIR") or PROJECT_ROOT / "docs" / "investors")
         self.airflow_port = int(self.env_in.get("AIRFLOW_PORT", "8080"))
         self.smtp_port = int(self.env_in.get("DEMO_SMTP_PORT", "8025"))
+        self.slack_port = int(self.env_in.get("DEMO_SLACK_PORT", "8026"))
         self.pg_port = int(self.env_in.get("EMBEDDED_PG_PORT", str(embedded_pg.DEFAULT_PORT)))
         self.external_db = bool(self.env_in.get("DB_HOST", "").strip())
         self.processes = Processes(self.run_dir, self.log_dir)
@@ -179,11 +183,20 @@ class Stack:
                 or self.demo_health_check_services(),
             }
         )
+        env.setdefault(SLACK_CONN_ENV, self.demo_slack_connection())
         if not self.external_db:
             env.update(
                 {"DB_HOST": src.host, "DB_PORT": str(src.port), "DB_NAME": src.dbname, "DB_USER": "postgres"}
             )
         return env
+
+    def demo_slack_connection(self) -> str:
+        """The Slack-webhook connection of the demo (``AIRFLOW_CONN_SLACK_INVESTOR_UPDATES``, unless
+        set already): the local sink's webhook URL as its password, as a real one would be."""
+        from dev.stack.slack_sink import WEBHOOK_PATH
+
+        url = f"http://127.0.0.1:{self.slack_port}{WEBHOOK_PATH}"
+        return json.dumps({"conn_type": "slackwebhook", "password": url})
 
     def demo_health_check_services(self) -> str:
         """The demo probes its own endpoints, named like the generator's services so the live rows

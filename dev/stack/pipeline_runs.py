@@ -18,6 +18,7 @@ from dev.stack.env import Stack, say
 
 WEEKLY_DAG = "investor_metrics"
 PROBE_DAG = "service_health_probe"
+SLACK_DAG = "investor_metrics_slack"
 SUMMARY_TASK = "send_weekly_summary"
 HOLD_NOTE = "held by make demo until the history is backfilled (the e-mail's deltas and trend charts need it)"
 
@@ -44,6 +45,10 @@ def run_history_and_latest_week(stack: Stack, client, timeout: float = 3600) -> 
         raise RuntimeError(
             "the DAG files do not import:\n" + "\n".join(e.get("stack_trace", "")[-800:] for e in errors)
         )
+    # first: a paused DAG is not queued by an asset event, and the latest week's comes soon
+    client.wait_for_dag(SLACK_DAG)
+    client.set_paused(SLACK_DAG, False)
+    say(f"Slack updates: {SLACK_DAG} unpaused (on the snapshot Asset; messages in {stack.slack_dir})")
     client.set_paused(WEEKLY_DAG, False)
     client.wait_for_dag(PROBE_DAG)
     client.set_paused(PROBE_DAG, False)
@@ -110,13 +115,14 @@ def run_history_and_latest_week(stack: Stack, client, timeout: float = 3600) -> 
                     f"{len(bad)} run(s) failed ({', '.join(bad[:3])}…): open the Airflow UI, "
                     f"DAG {WEEKLY_DAG}, and read the failed task's log"
                 )
+            slack = wait_for_slack_updates(stack, client)
             latest = stack.archive / "metrics_snapshot.json"
             snap = json.loads(latest.read_text())
             fin = snap["financial"]
             return (
                 f"\n  Latest week    {snap['period']['start']} → {snap['period']['end']}: "
                 f"MRR ${fin['mrr']:,.2f}, {fin['active_customers']} active customers "
-                f"(+ {weeks} weeks of history)"
+                f"(+ {weeks} weeks of history)\n  Slack          {slack}"
             )
         time.sleep(3)
     raise RuntimeError(f"the runs did not finish within {timeout:.0f} s; watch them in the Airflow UI")
@@ -139,3 +145,21 @@ def hold_summary(client, run_id: str) -> bool | None:
     client.set_task_state(WEEKLY_DAG, run_id, SUMMARY_TASK, "skipped", HOLD_NOTE)
     say(f"latest week: its {SUMMARY_TASK} waits until the history is built")
     return True
+
+
+def wait_for_slack_updates(stack: Stack, client, timeout: float = 300) -> str:
+    """Wait until the Slack DAG has no run queued or running (its runs follow the snapshot events);
+    a line saying what it posted to the local sink."""
+    from dev.stack.slack_sink import messages
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = client.dag_runs(SLACK_DAG, limit=50)
+        if runs and not any(r["state"] in ("queued", "running") for r in runs):
+            failed = [r["dag_run_id"] for r in runs if r["state"] == "failed"]
+            posted = messages(stack.slack_dir)
+            last = posted[-1]["payload"]["text"] if posted else "nothing posted"
+            return (f"{len(posted)} update(s) in {stack.slack_dir} (latest: {last})"
+                    + (f"; {len(failed)} {SLACK_DAG} run(s) failed: see the UI" if failed else ""))
+        time.sleep(3)
+    return f"{SLACK_DAG} still running after {timeout:.0f} s: see the Airflow UI"
