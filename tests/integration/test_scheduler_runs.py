@@ -76,7 +76,7 @@ def test_backfill_manual_and_reprocess_through_the_scheduler(stack):
         tis = client.request("GET", "/api/v2/dags/investor_metrics/dagRuns/"
                                     f"{quote(run['dag_run_id'], safe='')}/taskInstances")["task_instances"]
         states = {ti["task_id"]: (ti["state"], ti["hostname"] or None) for ti in tis}
-        assert (states["send_alert_notifications"] == states["send_weekly_summary"]
+        assert (states["email.send_alert_notifications"] == states["email.send_weekly_summary"]
                 == ("skipped", None)), states
         assert states["archive_snapshot"][0] == "success"
 
