@@ -56,7 +56,8 @@ import pytest
 
 # The worker imports this module for ``worker_hostname``: keep its top light and without side
 # effects (no conftest, no generator, no Airflow).
-from include.investor_metrics.weekly.task_ids import EXTRACT_TASKS  # names only, no imports
+from include.investor_metrics.contract import SOURCE_POOL  # names only, no imports
+from include.investor_metrics.weekly.task_ids import EXTRACT_TASKS
 from tests.conftest import PROJECT_ROOT, free_port
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(1800)]
@@ -345,6 +346,11 @@ def celery_stack(pg_server, s3_server, tmp_path_factory):
             migrated = subprocess.run(_airflow("db", "migrate"), env=env, cwd=PROJECT_ROOT, stdout=log,
                                       stderr=subprocess.STDOUT, timeout=STARTUP_TIMEOUT)
         assert migrated.returncode == 0, _tail(base / "db-migrate.log")
+        with open(base / "db-migrate.log", "ab") as log:  # the source tasks' pool, as compose init does
+            pooled = subprocess.run(_airflow("pools", "set", SOURCE_POOL, "4", "ChatterFix source"),
+                                    env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                    timeout=STARTUP_TIMEOUT)
+        assert pooled.returncode == 0, _tail(base / "db-migrate.log")
         timings["airflow db migrate"] = time.monotonic() - t0
 
         t0 = time.monotonic()
