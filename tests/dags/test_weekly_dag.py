@@ -231,6 +231,32 @@ def test_a_week_end_to_end(dag_env, source_db):
     archived = dr2.get_task_instance("archive_snapshot").xcom_pull(task_ids="archive_snapshot")
     assert archived["period_file"].endswith(PERIOD_FILE)
 
+    # each run published the snapshot: one event of the Asset each, from archive_snapshot, with the
+    # period, its type and MRR (the Slack DAG is scheduled on these)
+    expected = {"period_end": PERIOD_END, "period_type": "on_demand", "mrr": snapshot["financial"]["mrr"],
+                "series": "on_demand"}
+    assert snapshot_asset_events([dr.run_id, dr2.run_id]) == [
+        (dr.run_id, "archive_snapshot", expected), (dr2.run_id, "archive_snapshot", expected)]
+
+
+def snapshot_asset_events(run_ids) -> list[tuple]:
+    """(run id, task id, extra) of the events of the snapshot Asset these runs recorded in Airflow's
+    metadata database, oldest first."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from include.investor_metrics.contract import SNAPSHOT_ASSET_NAME
+
+    with create_session() as session:
+        rows = session.execute(
+            select(AssetEvent.source_run_id, AssetEvent.source_task_id, AssetEvent.extra)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetModel.name == SNAPSHOT_ASSET_NAME, AssetEvent.source_run_id.in_(list(run_ids)))
+            .order_by(AssetEvent.timestamp)
+        ).all()
+    return [(run_id, task_id, extra) for run_id, task_id, extra in rows]
+
 
 MRR_AS_OF = """
     SELECT customer_id,
