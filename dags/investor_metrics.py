@@ -166,7 +166,8 @@ def investor_metrics():
         """Stores the snapshot and its alerts in the metrics store (one transaction), publishes the
         period file, `metrics_snapshot.json` and `alert_history.json`, and emits the Asset
         `investor_metrics_snapshot` (period end, type, MRR). Runs that e-mail nobody skip the e-mail
-        tasks from here. Safe to clear: a rerun republishes the same files."""
+        tasks from here. A lost connection retries; safe to clear (a rerun republishes the same
+        files); staged input gone and nothing stored: fails, saying to clear from the extracts."""
         return pipeline.archive_snapshot(get_current_context(), snapshot_path)
 
     with TaskGroup(ids.EMAIL_GROUP, tooltip="the investors' e-mails, each once (send log)") as emails:
