@@ -71,6 +71,9 @@ from include.investor_metrics.weekly import tasks as pipeline
 OWNER = os.getenv("INVESTOR_METRICS_OWNER", "data-engineering")
 # the owner's name in the DAG list links here (a mailto: or an https:// address)
 OWNER_LINK = os.getenv("INVESTOR_METRICS_OWNER_LINK", "mailto:data-engineering@chatterfix.example")
+if not OWNER_LINK.startswith(("mailto:", "https://", "http://")):
+    raise config.ConfigError(
+        f"INVESTOR_METRICS_OWNER_LINK must be a mailto: or https:// address, got {OWNER_LINK!r}")
 TIMEZONE = config.investor_timezone()
 
 
