@@ -8,6 +8,7 @@ import json
 import os
 import resource
 import time
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -63,6 +64,7 @@ def stand_in_context(task: str, downstream: Iterable[str] = (), pushed: dict | N
         "params": {"period_end": END_ISO, "send_email": False},
         "task": _Obj(task_id=task, get_flat_relative_ids=lambda upstream=False: set(downstream)),
         "ti": _Obj(xcom_push=pushed.__setitem__),
+        "outlet_events": defaultdict(lambda: _Obj(extra={})),  # archive_snapshot's Asset event
         "run_id": dag_run.run_id,
     }
 
