@@ -79,6 +79,18 @@ def test_backfill_manual_and_reprocess_through_the_scheduler(stack):
         assert (states["email.send_alert_notifications"] == states["email.send_weekly_summary"]
                 == ("skipped", None)), states
         assert states["archive_snapshot"][0] == "success"
+    # every published snapshot is an event of the Asset (the UI's Assets page), with its period,
+    # type and MRR: the scheduled week's and each backfilled week's
+    events = client.request("GET", "/api/v2/assets/events?source_dag_id=investor_metrics&limit=100")
+    extra = {e["source_run_id"]: e["extra"] for e in events["asset_events"]
+             if e["source_task_id"] == "archive_snapshot"}
+    latest = json.loads((archive / "metrics_snapshot.json").read_text())
+    assert extra[scheduled[0]["dag_run_id"]] == {"period_end": latest_end, "period_type": "weekly",
+                                                 "mrr": latest["financial"]["mrr"], "series": "weekly"}
+    assert sorted((extra[r["dag_run_id"]]["period_end"], extra[r["dag_run_id"]]["period_type"],
+                   extra[r["dag_run_id"]]["series"], extra[r["dag_run_id"]]["mrr"]) for r in runs) == [
+        (f"{day}T09:00:00Z", "backfill", "weekly", _snapshot(archive, day)["financial"]["mrr"])
+        for day in BACKFILL_WEEK_ENDS]
 
     # The executor imported the pipeline's libraries before forking: every validate_data task
     # process found Great Expectations already there (include/investor_metrics/runtime/executor.py).
