@@ -36,9 +36,10 @@ DAG reports on the week that ends at that moment, **[end − 7 calendar days, en
 **Operating it.** Tasks that query the ChatterFix database (the two source extracts,
 `validate_data`, `evaluate_alerts`) run in the pool `chatterfix_source` (created by `make demo` and
 compose init; elsewhere: `airflow pools set chatterfix_source 4 "ChatterFix source database"`):
-without that pool they are never scheduled. Every published snapshot updates the Asset
-`investor_metrics_snapshot`. Bad input fails a task at once; a lost connection or an SMTP error
-retries (`include/investor_metrics/retry_rules.py`). Each task's own documentation says what to do.
+without that pool they are never scheduled, and the run's note says so. Every published snapshot
+updates the Asset `investor_metrics_snapshot`. Bad input fails a task at once; a lost connection or
+an SMTP error retries (`include/investor_metrics/retry_rules.py`). Each task's own documentation
+says what to do.
 
 **Run types.** Scheduled: the week ending at the data-interval end. Backfill
 (`airflow backfill create --dag-id investor_metrics ...`): the same for past weeks, never moving
