@@ -27,7 +27,8 @@ PACKAGE = "include.investor_metrics"
 BASE = "base"
 DOMAIN = "domain"
 ENTRY = "entry"
-BASE_MODULES = {"settings", "period", "db", "contract", "task_context", "retry_rules", "storage"}
+BASE_MODULES = {"settings", "period", "db", "contract", "task_context", "retry_rules", "storage",
+                "assets"}
 DOMAIN_PACKAGES = {"weekly", "validation", "health", "mail", "runtime", "slack"}
 # What each layer may import, besides itself: entry → domain → base, never upwards.
 MAY_IMPORT = {ENTRY: {ENTRY, DOMAIN, BASE}, DOMAIN: {DOMAIN, BASE}, BASE: {BASE}}

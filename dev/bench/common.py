@@ -20,9 +20,10 @@ from include.investor_metrics.settings import (
     PostgresSettings,
     postgres_settings_from_env,
 )
+from include.investor_metrics.weekly import task_ids
 
 EMBEDDED_DATADIR = PROJECT_ROOT / ".local" / "bench-pgdata"
-EXTRACT_TASKS = ("extract_business_data", "extract_ai_metrics", "extract_health_checks")
+EXTRACT_TASKS = task_ids.EXTRACT_TASKS
 
 
 class BenchError(RuntimeError):

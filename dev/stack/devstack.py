@@ -11,7 +11,8 @@
    ``.json`` file in ``.local/slack`` (the connection ``slack_investor_updates`` points at it);
 4. Airflow 3 with ``AIRFLOW_HOME=.local/airflow``, metadata in its own database (``airflow``) of
    the same PostgreSQL, LocalExecutor: API server (UI on ``AIRFLOW_PORT``, 8080), scheduler,
-   DAG processor, triggerer — each a process group whose PID is kept in ``.local/run``;
+   DAG processor, triggerer — each a process group whose PID is kept in ``.local/run``; before they
+   start, the pool ``chatterfix_source`` (``INVESTOR_SOURCE_POOL_SLOTS`` slots, ``dev/stack/pools.py``);
 5. the pipeline through the scheduler (``dev/stack/pipeline_runs.py``; skipped with
    ``DEMO_SKIP_PIPELINE``), then prints where everything is.
 
@@ -30,7 +31,7 @@ import subprocess
 import sys
 import time
 
-from dev.stack import embedded_pg
+from dev.stack import embedded_pg, pools
 from dev.stack.env import ADMIN_USER, AIRFLOW_SERVICES, Stack, say
 from dev.stack.memory import Kind, as_json, format_memory, stack_memory
 from dev.stack.pipeline_runs import PROBE_DAG, run_history_and_latest_week
@@ -97,13 +98,15 @@ def start_slack_sink(stack: Stack) -> None:
 def start_airflow(
     stack: Stack, env: dict[str, str], *, migrate_timeout: float | None = None, report=say
 ) -> None:
-    """Airflow's services with ``env`` (the admin's password file, ``airflow db migrate`` unless they
-    all run already, each service its own process group), then wait for the API server."""
+    """Airflow's services with ``env`` (the admin's password file, ``airflow db migrate`` and the
+    pool ``chatterfix_source`` unless they all run already, each service its own process group), then
+    wait for the API server."""
     stack.airflow_home.mkdir(parents=True, exist_ok=True)
     passwords = stack.airflow_home / "passwords.json"
     passwords.write_text(json.dumps({ADMIN_USER: stack.secrets()["admin_password"]}))
     passwords.chmod(0o600)
     if not all(stack.processes.pid(s) for s in AIRFLOW_SERVICES):
+        pools.source_pool_slots(env)  # a malformed INVESTOR_SOURCE_POOL_SLOTS fails before the migration
         report("migrating Airflow's metadata database")
         stack.log_dir.mkdir(parents=True, exist_ok=True)
         with open(stack.log_dir / "db-migrate.log", "ab") as log:
@@ -115,6 +118,9 @@ def start_airflow(
                 stderr=subprocess.STDOUT,
                 timeout=migrate_timeout,
             )
+            # before the scheduler starts: a task whose pool is missing would wait silently
+            slots = pools.create_source_pool(env, log, timeout=migrate_timeout)
+        report(f"Airflow pool {pools.SOURCE_POOL}: {slots} slots ({pools.SLOTS_SETTING})")
     for service in AIRFLOW_SERVICES:
         stack.processes.spawn(service, airflow_argv(service), env)
     report("waiting for the Airflow API server")

@@ -19,7 +19,7 @@ from dev.stack.env import Stack, say
 WEEKLY_DAG = "investor_metrics"
 PROBE_DAG = "service_health_probe"
 SLACK_DAG = "investor_metrics_slack"
-SUMMARY_TASK = "send_weekly_summary"
+SUMMARY_TASK = "email.send_weekly_summary"
 HOLD_NOTE = "held by make demo until the history is backfilled (the e-mail's deltas and trend charts need it)"
 
 

@@ -17,6 +17,7 @@ import pytest
 from dev.demo_data import loader
 from include.investor_metrics.db import connect
 from include.investor_metrics.settings import PostgresSettings
+from include.investor_metrics.weekly.task_ids import EXTRACT_TASKS
 from tests.conftest import PROJECT_ROOT, fetch_all, free_port
 
 END = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)
@@ -224,11 +225,37 @@ def test_a_week_end_to_end(dag_env, source_db):
     # an on-demand run without send_email e-mails nobody
     assert outbox(dag_env) == []
     # archive_snapshot skipped both e-mail tasks itself (ShortCircuit style) and still returned its value
-    assert states2["send_alert_notifications"] in ("skipped", "TaskInstanceState.SKIPPED")
-    assert states2["send_weekly_summary"] in ("skipped", "TaskInstanceState.SKIPPED")
+    assert states2["email.send_alert_notifications"] in ("skipped", "TaskInstanceState.SKIPPED")
+    assert states2["email.send_weekly_summary"] in ("skipped", "TaskInstanceState.SKIPPED")
     assert states2["archive_snapshot"] in ("success", "TaskInstanceState.SUCCESS")
     archived = dr2.get_task_instance("archive_snapshot").xcom_pull(task_ids="archive_snapshot")
     assert archived["period_file"].endswith(PERIOD_FILE)
+
+    # each run published the snapshot: one event of the Asset each, from archive_snapshot, with the
+    # period, its type and MRR (the Slack DAG is scheduled on these)
+    expected = {"period_end": PERIOD_END, "period_type": "on_demand", "mrr": snapshot["financial"]["mrr"],
+                "series": "on_demand"}
+    assert snapshot_asset_events([dr.run_id, dr2.run_id]) == [
+        (dr.run_id, "archive_snapshot", expected), (dr2.run_id, "archive_snapshot", expected)]
+
+
+def snapshot_asset_events(run_ids) -> list[tuple]:
+    """(run id, task id, extra) of the events of the snapshot Asset these runs recorded in Airflow's
+    metadata database, oldest first."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from include.investor_metrics.contract import SNAPSHOT_ASSET_NAME
+
+    with create_session() as session:
+        rows = session.execute(
+            select(AssetEvent.source_run_id, AssetEvent.source_task_id, AssetEvent.extra)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetModel.name == SNAPSHOT_ASSET_NAME, AssetEvent.source_run_id.in_(list(run_ids)))
+            .order_by(AssetEvent.timestamp)
+        ).all()
+    return [(run_id, task_id, extra) for run_id, task_id, extra in rows]
 
 
 MRR_AS_OF = """
@@ -340,8 +367,8 @@ def test_smtp_down_fails_the_send_and_the_retry_delivers_exactly_one(dag_env, mo
     monkeypatch.setenv("SMTP_PORT", str(down_port))
     dr, states = run_dag(send_email=True, retries=0)
     # in parallel: each e-mail task fails on its own (neither waits for the other)
-    assert states["send_alert_notifications"] in ("failed", "TaskInstanceState.FAILED"), states
-    assert str(states["send_weekly_summary"]) in ("failed", "TaskInstanceState.FAILED"), states
+    assert states["email.send_alert_notifications"] in ("failed", "TaskInstanceState.FAILED"), states
+    assert str(states["email.send_weekly_summary"]) in ("failed", "TaskInstanceState.FAILED"), states
     assert _q_send_log_sent(dag_env) == 0  # nothing marked sent that was not sent
     # the snapshot itself was published: only the e-mail failed
     assert (dag_env / "archive" / PERIOD_FILE).exists()
@@ -506,7 +533,7 @@ def test_a_storage_url_without_atomic_replace_fails_the_run_at_once_naming_it(da
     elapsed = time.monotonic() - started
     assert str(dr.state) in ("failed", "DagRunState.FAILED"), states
     tries = {ti.task_id: ti.try_number for ti in dr.get_task_instances()}
-    for task in ("extract_business_data", "extract_ai_metrics", "extract_health_checks"):
+    for task in EXTRACT_TASKS:
         assert str(states[task]) in ("failed", "TaskInstanceState.FAILED"), states
         assert tries[task] == 1, tries
     assert str(states["archive_snapshot"]) in ("upstream_failed", "TaskInstanceState.UPSTREAM_FAILED")

@@ -396,12 +396,12 @@ def test_the_email_tasks_run_in_parallel_after_the_archive():
 
     dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "investor_metrics.py")).dags[
         "investor_metrics"]
-    for task_id in ("send_alert_notifications", "send_weekly_summary"):
+    for task_id in ("email.send_alert_notifications", "email.send_weekly_summary"):
         task = dag.get_task(task_id)
         assert task.upstream_task_ids == {"archive_snapshot"}, task_id
         assert getattr(task.trigger_rule, "value", task.trigger_rule) == "all_success"
-    assert dag.get_task("archive_snapshot").downstream_task_ids == {"send_alert_notifications",
-                                                                     "send_weekly_summary"}
+    assert dag.get_task("archive_snapshot").downstream_task_ids == {"email.send_alert_notifications",
+                                                                     "email.send_weekly_summary"}
 
 
 def test_an_alert_that_fails_for_good_does_not_stop_the_summary_nor_the_other_alert(server, metrics_conn):

@@ -54,8 +54,22 @@ def make_context(run_id: str, run_type: str = "scheduled", end: datetime = END) 
                    data_interval_end=None if manual else end, run_after=end, logical_date=None)
     params = {"period_end": iso_utc(end), "send_email": False} if manual else {}
     return {"dag_run": dag_run, "params": params, "run_id": run_id,
-            "ti": _Obj(xcom_push=lambda *a, **k: None),
+            "ti": _Obj(xcom_push=lambda *a, **k: None), "outlet_events": OutletEvents(),
             "task": _Obj(task_id="archive_snapshot", get_flat_relative_ids=lambda upstream=False: set())}
+
+
+class OutletEvents(dict):
+    """Airflow's ``outlet_events`` accessor: the event of an asset, made on first access."""
+
+    def __missing__(self, asset):
+        self[asset] = _Obj(extra={})
+        return self[asset]
+
+
+def asset_extra(ctx) -> dict:
+    from include.investor_metrics.assets import SNAPSHOT_ASSET
+
+    return ctx["outlet_events"][SNAPSHOT_ASSET].extra
 
 
 def computed_snapshot(end: datetime = END, period_type: str = "weekly", **values) -> dict:
@@ -378,11 +392,15 @@ def test_cleared_and_rerun_after_success_then_republished_from_the_store(env):
         assert query(env.db, alerts_sql) == alert_rows  # no duplicate alert
     assert_files_equal_store(env)
 
-    # The run's staging is gone (cleaned up, another worker): archive republishes from the store.
+    # The run's staging is gone (cleaned up, another worker): archive republishes from the store,
+    # and the Asset event says so again, from the stored snapshot
     env.staging.remove(staging.run_staging_dir(ctx).removeprefix(env.staging_dir).strip("/"))
     for name in files:
         env.archive.remove(name)
+    ctx["outlet_events"].clear()
     pipeline.archive_snapshot(ctx, staged)
+    assert asset_extra(ctx) == {"period_end": iso_utc(END), "period_type": "weekly", "mrr": 42500.0,
+                                "series": "weekly"}
     assert env.archive.files() == files
     assert query(env.db, rows_sql) == rows
     assert_files_equal_store(env)

@@ -56,6 +56,8 @@ import pytest
 
 # The worker imports this module for ``worker_hostname``: keep its top light and without side
 # effects (no conftest, no generator, no Airflow).
+from include.investor_metrics.contract import SOURCE_POOL  # names only, no imports
+from include.investor_metrics.weekly.task_ids import EXTRACT_TASKS
 from tests.conftest import PROJECT_ROOT, free_port
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(1800)]
@@ -344,6 +346,11 @@ def celery_stack(pg_server, s3_server, tmp_path_factory):
             migrated = subprocess.run(_airflow("db", "migrate"), env=env, cwd=PROJECT_ROOT, stdout=log,
                                       stderr=subprocess.STDOUT, timeout=STARTUP_TIMEOUT)
         assert migrated.returncode == 0, _tail(base / "db-migrate.log")
+        with open(base / "db-migrate.log", "ab") as log:  # the source tasks' pool, as compose init does
+            pooled = subprocess.run(_airflow("pools", "set", SOURCE_POOL, "4", "ChatterFix source"),
+                                    env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                    timeout=STARTUP_TIMEOUT)
+        assert pooled.returncode == 0, _tail(base / "db-migrate.log")
         timings["airflow db migrate"] = time.monotonic() - t0
 
         t0 = time.monotonic()
@@ -533,12 +540,12 @@ def test_weekly_dag_runs_on_two_workers_sharing_no_disk_with_the_local_executors
     task_ids = {t["task_id"] for t in client.request("GET", f"/api/v2/dags/{DAG_ID}/tasks")["tasks"]}
     assert set(tis) == task_ids
     # without send_email, archive_snapshot skips both e-mail tasks: they run nowhere (no hostname)
-    emails = ("send_alert_notifications", "send_weekly_summary")
+    emails = ("email.send_alert_notifications", "email.send_weekly_summary")
     assert {t: ti["state"] for t, ti in tis.items()} == {
         t: "skipped" if t in emails else "success" for t in tis}
     ran = {t: ti["hostname"] for t, ti in tis.items() if t not in emails}
     assert set(ran.values()) == set(celery_stack["workers"]), ran
-    extracts = {ran[t] for t in ("extract_business_data", "extract_ai_metrics", "extract_health_checks")}
+    extracts = {ran[t] for t in EXTRACT_TASKS}
     assert len(extracts) == 2, ran  # so downstream tasks read what the other "host" staged
     # routed through the broker on this run's queue, which only these workers consume
     assert {ti["queue"] for ti in tis.values()} == {celery_stack["queue"]}
@@ -596,8 +603,7 @@ def test_local_staging_on_two_workers_fails_at_once_saying_what_to_configure(cel
     celery_stack["restart_workers"](local_staging=True)
     run, tis = _run(celery_stack, timings, "Celery run (local staging)")
     assert run["state"] == "failed"
-    extracts = {tis[t]["hostname"] for t in ("extract_business_data", "extract_ai_metrics",
-                                             "extract_health_checks")}
+    extracts = {tis[t]["hostname"] for t in EXTRACT_TASKS}
     assert extracts == set(celery_stack["workers"]), tis
     compute = tis["compute_metrics"]
     assert (compute["state"], compute["try_number"]) == ("failed", 1), compute

@@ -76,9 +76,21 @@ def test_backfill_manual_and_reprocess_through_the_scheduler(stack):
         tis = client.request("GET", "/api/v2/dags/investor_metrics/dagRuns/"
                                     f"{quote(run['dag_run_id'], safe='')}/taskInstances")["task_instances"]
         states = {ti["task_id"]: (ti["state"], ti["hostname"] or None) for ti in tis}
-        assert (states["send_alert_notifications"] == states["send_weekly_summary"]
+        assert (states["email.send_alert_notifications"] == states["email.send_weekly_summary"]
                 == ("skipped", None)), states
         assert states["archive_snapshot"][0] == "success"
+    # every published snapshot is an event of the Asset (the UI's Assets page), with its period,
+    # type and MRR: the scheduled week's and each backfilled week's
+    events = client.request("GET", "/api/v2/assets/events?source_dag_id=investor_metrics&limit=100")
+    extra = {e["source_run_id"]: e["extra"] for e in events["asset_events"]
+             if e["source_task_id"] == "archive_snapshot"}
+    latest = json.loads((archive / "metrics_snapshot.json").read_text())
+    assert extra[scheduled[0]["dag_run_id"]] == {"period_end": latest_end, "period_type": "weekly",
+                                                 "mrr": latest["financial"]["mrr"], "series": "weekly"}
+    assert sorted((extra[r["dag_run_id"]]["period_end"], extra[r["dag_run_id"]]["period_type"],
+                   extra[r["dag_run_id"]]["series"], extra[r["dag_run_id"]]["mrr"]) for r in runs) == [
+        (f"{day}T09:00:00Z", "backfill", "weekly", _snapshot(archive, day)["financial"]["mrr"])
+        for day in BACKFILL_WEEK_ENDS]
 
     # The executor imported the pipeline's libraries before forking: every validate_data task
     # process found Great Expectations already there (include/investor_metrics/runtime/executor.py).
@@ -177,3 +189,25 @@ def test_backfill_manual_and_reprocess_through_the_scheduler(stack):
         assert cur.fetchone()[0] == rows_before
     conn.close()
     assert backfill["id"]
+
+    # Without the pool chatterfix_source the source tasks are never scheduled: the run says so on its
+    # note (and the scheduler log), and creating the pool releases them.
+    client.request("DELETE", "/api/v2/pools/chatterfix_source")
+    run_id = client.trigger("investor_metrics", conf={"period_end": "2026-11-20T12:00:00Z"})["dag_run_id"]
+    path = f"/api/v2/dags/investor_metrics/dagRuns/{quote(run_id, safe='')}"
+    deadline = time.monotonic() + 180
+    while not (client.request("GET", path).get("note") or "") and time.monotonic() < deadline:
+        time.sleep(2)
+    note = client.request("GET", path)["note"] or ""
+    assert "The Airflow pool 'chatterfix_source' does not exist" in note and "airflow pools set" in note
+    time.sleep(10)  # several scheduler loops: still nothing of the source ran
+    tis = client.request("GET", f"{path}/taskInstances")["task_instances"]
+    states = {ti["task_id"]: ti["state"] for ti in tis}
+    assert states["extract.extract_business_data"] in ("scheduled", None), states
+    scheduler_log = (stack["state"] / "logs" / "scheduler.log").read_text(errors="replace")
+    assert f"{run_id}: The Airflow pool 'chatterfix_source' does not exist" in scheduler_log
+    client.request("POST", "/api/v2/pools", {"name": "chatterfix_source", "slots": 4})
+    deadline = time.monotonic() + 300
+    while client.request("GET", path)["state"] not in ("success", "failed") and time.monotonic() < deadline:
+        time.sleep(3)
+    assert client.request("GET", path)["state"] == "success"

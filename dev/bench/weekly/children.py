@@ -8,6 +8,7 @@ import json
 import os
 import resource
 import time
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -63,6 +64,7 @@ def stand_in_context(task: str, downstream: Iterable[str] = (), pushed: dict | N
         "params": {"period_end": END_ISO, "send_email": False},
         "task": _Obj(task_id=task, get_flat_relative_ids=lambda upstream=False: set(downstream)),
         "ti": _Obj(xcom_push=pushed.__setitem__),
+        "outlet_events": defaultdict(lambda: _Obj(extra={})),  # archive_snapshot's Asset event
         "run_id": dag_run.run_id,
     }
 
@@ -97,9 +99,9 @@ def _capture_sql(statements: list[dict]) -> None:
 
 def step_main(task: str, work: Path, profile: bool) -> int:
     """One task's pipeline function, as the DAG calls it:
-    ``include.investor_metrics.weekly.tasks.<task id>(context, *results of the upstream tasks the DAG
-    passes in)`` (the DAG file is thin: each task calls the
-    pipeline function of its name), in a process that, like a task's, has the Airflow SDK loaded."""
+    ``include.investor_metrics.weekly.tasks.<task name>(context, *results of the upstream tasks the
+    DAG passes in)`` (the DAG file is thin: each task calls the pipeline function of its name, the
+    task id without its group), in a process that, like a task's, has the Airflow SDK loaded."""
     import logging
 
     import airflow.sdk  # noqa: F401 - every task process has it: part of a task's memory
@@ -109,10 +111,11 @@ def step_main(task: str, work: Path, profile: bool) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     shape = {t["task_id"]: t for t in json.loads((work / "shape.json").read_text())}
-    function = getattr(pipeline, task, None) or getattr(email_tasks, task, None)
+    name = task.rsplit(".", 1)[-1]  # a task in a group: "extract.extract_business_data"
+    function = getattr(pipeline, name, None) or getattr(email_tasks, name, None)
     if function is None:
         raise BenchError(
-            f"include.investor_metrics.weekly.tasks / email_tasks have no function {task}() "
+            f"include.investor_metrics.weekly.tasks / email_tasks have no function {name}() "
             f"for the DAG task {task}"
         )
     inputs = [json.loads((work / f"{t}.result.json").read_text())["value"] for t in shape[task]["args"]]

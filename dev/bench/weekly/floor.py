@@ -11,6 +11,9 @@ from dev.bench.weekly.config import (
     END_ISO,
 )
 from include.investor_metrics.settings import PostgresSettings
+from include.investor_metrics.weekly import task_ids as ids
+
+BUSINESS = ids.EXTRACT_BUSINESS
 
 
 def bench_period():
@@ -22,7 +25,7 @@ def bench_period():
 # ================================================================================== data floor
 def extract_queries(period, tasks) -> list[tuple[str, str, str, dict]]:
     """(task, label, sql file, binds) of the data the run reads with the extract SQL files, in the
-    DAG's order (``extract_business_data`` also reads the depth figures of SPEC 4b, ``sql/depth/``).
+    DAG's order (``extract.extract_business_data`` also reads the depth figures of SPEC 4b, ``sql/depth/``).
     The customer-history query's ids come from the subscriptions result (filled in when it runs).
     ``evaluate_alerts`` reads the churn of the 8 weeks before the period: stored
     snapshots, and for the weeks without one the subscriptions extract over their span (as
@@ -52,21 +55,21 @@ def extract_queries(period, tasks) -> list[tuple[str, str, str, dict]]:
             (ALERTS_TASK, "alerts_prior_subscriptions", "extract/subscriptions.sql", period_bounds(span)),
         ]
     return [
-        ("extract_business_data", "subscriptions", "extract/subscriptions.sql", bounds),
+        (BUSINESS, "subscriptions", "extract/subscriptions.sql", bounds),
         (
-            "extract_business_data",
+            BUSINESS,
             "customer_history",
             "extract/customer_history.sql",
             {"start": bounds["start"], "customer_ids": None},
         ),
-        ("extract_business_data", "usage", "extract/usage.sql", bounds),
-        ("extract_business_data", "nps", "extract/nps.sql", bounds),
-        ("extract_business_data", "leads", "extract/leads.sql", bounds),
-        ("extract_business_data", "depth_customers", "depth/customers.sql", depth_bounds),
-        ("extract_business_data", "depth_cohorts", "depth/cohorts.sql", cohort_params(depth)),
-        ("extract_business_data", "depth_plan_mrr", "depth/plan_mrr.sql", depth_bounds),
-        ("extract_ai_metrics", "ai_metrics", "extract/ai_metrics.sql", bounds),
-        ("extract_health_checks", "health_checks", "extract/health_checks.sql", {**bounds, "services": []}),
+        (BUSINESS, "usage", "extract/usage.sql", bounds),
+        (BUSINESS, "nps", "extract/nps.sql", bounds),
+        (BUSINESS, "leads", "extract/leads.sql", bounds),
+        (BUSINESS, "depth_customers", "depth/customers.sql", depth_bounds),
+        (BUSINESS, "depth_cohorts", "depth/cohorts.sql", cohort_params(depth)),
+        (BUSINESS, "depth_plan_mrr", "depth/plan_mrr.sql", depth_bounds),
+        (ids.EXTRACT_AI, "ai_metrics", "extract/ai_metrics.sql", bounds),
+        (ids.EXTRACT_HEALTH, "health_checks", "extract/health_checks.sql", {**bounds, "services": []}),
         *history,
     ]
 

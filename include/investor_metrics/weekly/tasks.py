@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from include.investor_metrics import settings as config
 from include.investor_metrics import storage
 from include.investor_metrics.period import Period, period_for_run, to_utc
+from include.investor_metrics.weekly import task_ids as ids
 from include.investor_metrics.weekly.series import series_of
 from include.investor_metrics.weekly.staging import (
     check_storage_settings,
@@ -239,14 +240,14 @@ def compute_metrics(context, business_dir: str, ai_dir: str, health_dir: str, da
     period = run_period(context)
     refused_path = storage.join(business_dir, DEPTH_REFUSED)  # always staged (null: nothing refused)
     if storage.read_bytes(refused_path) is None:
-        raise missing(context, "the business frames", business_dir, "extract_business_data")
+        raise missing(context, "the business frames", business_dir, ids.EXTRACT_BUSINESS)
     refused = read_staged_json(refused_path)
     if refused:
         raise (MoneyRangeError if refused["money"] else ValueError)(refused["message"])
-    business = staged_frames(context, business_dir, "extract_business_data", DEPTH_FRAMES)
+    business = staged_frames(context, business_dir, ids.EXTRACT_BUSINESS, DEPTH_FRAMES)
     depth = {name: business.pop(name) for name in DEPTH_FRAMES}
-    ai = staged_frames(context, ai_dir, "extract_ai_metrics", ["ai"])["ai"]
-    health = staged_frames(context, health_dir, "extract_health_checks", ["health"])["health"]
+    ai = staged_frames(context, ai_dir, ids.EXTRACT_AI, ["ai"])["ai"]
+    health = staged_frames(context, health_dir, ids.EXTRACT_HEALTH, ["health"])["health"]
     snapshot = build_snapshot(period, business, ai, health, _configured_services(), depth=depth)
     snapshot["data_quality"] = data_quality
     snapshot.setdefault("alerts", [])
@@ -271,7 +272,7 @@ def evaluate_alerts(context, snapshot_path: str) -> str:
     period = run_period(context)
     snapshot = read_staged_json(snapshot_path)
     if snapshot is None:
-        raise missing(context, "the computed snapshot", snapshot_path, "compute_metrics")
+        raise missing(context, "the computed snapshot", snapshot_path, ids.COMPUTE)
     thresholds = load_thresholds()
     metrics, source = metrics_conn(), source_conn()
     try:
@@ -325,11 +326,12 @@ def archive_snapshot(context, snapshot_path: str) -> dict:
                     f"archive_snapshot: the staged snapshot {snapshot_path} is gone and the metrics store "
                     f"holds no {series} snapshot of run {run_id} for the period ending "
                     f"{to_utc(period.end).isoformat()}; clear this run from its extract tasks "
-                    "(extract_business_data, extract_ai_metrics, extract_health_checks) with downstream "
-                    "tasks, so that the snapshot is computed again"
+                    f"({', '.join(ids.EXTRACT_TASKS)}) with downstream tasks, so that the snapshot is "
+                    "computed again"
                 )
             log.info("staged snapshot %s is gone: republishing run %s's stored snapshot",
                      snapshot_path, run_id)
+            snapshot = row["snapshot"]
         else:
             snapshot = ordered_snapshot({**staged, "generated_at": _generated_at(staged, row, run_id)})
             store.store_period(conn, snapshot, period_start=period.start, period_end=period.end,
@@ -347,8 +349,20 @@ def archive_snapshot(context, snapshot_path: str) -> dict:
     log.info("archived %s; latest snapshot is the period ending %s", period_file, latest["period"]["end"])
     result = {"period_file": period_file, "latest_period_end": latest["period"]["end"],
               "period_end": to_utc(period.end).isoformat()}
+    _emit_snapshot_event(context, period, series, snapshot)
     _skip_emails_unless_sent(context, result)
     return result
+
+
+def _emit_snapshot_event(context, period: Period, series: str, snapshot: dict) -> None:
+    """The published snapshot's event of the Asset ``investor_metrics_snapshot`` (the task's outlet:
+    Airflow records it when the task succeeds, also when it skips the e-mail tasks)."""
+    from include.investor_metrics.assets import SNAPSHOT_ASSET, snapshot_event_extra
+
+    extra = snapshot_event_extra(period_end=period.end, period_type=period.type, series=series,
+                                 mrr=(snapshot.get("financial") or {}).get("mrr"))
+    context["outlet_events"][SNAPSHOT_ASSET].extra = extra
+    log.info("asset event %s: %s", SNAPSHOT_ASSET.name, extra)
 
 
 def _generated_at(staged: dict, row: dict | None, run_id: str) -> str:

@@ -12,7 +12,7 @@ DEPTH = {"depth_customers": "depth/customers.sql", "depth_cohorts": "depth/cohor
 
 def test_the_floor_counts_the_depth_queries_in_the_business_extract():
     queries = extract_queries(bench_period(), tasks=())
-    business = {label: sql for task, label, sql, _b in queries if task == "extract_business_data"}
+    business = {label: sql for task, label, sql, _b in queries if task == "extract.extract_business_data"}
     assert {label: business.get(label) for label in DEPTH} == DEPTH
     assert list(business)[:5] == ["subscriptions", "customer_history", "usage", "nps", "leads"]
 
@@ -25,6 +25,6 @@ def test_the_floor_runs_every_query_with_its_binds(fresh_database):
     floor = measure_data_floor(fresh_database, bench_period(), rounds=1, tasks=())
     assert set(DEPTH) <= set(floor["per_query"])
     assert floor["rows"]["depth_customers"] == floor["rows"]["depth_plan_mrr"] == 0
-    assert floor["per_task"]["extract_business_data"] == sum(
+    assert floor["per_task"]["extract.extract_business_data"] == sum(
         floor["per_query"][label] for task, label, _s, _b in extract_queries(bench_period(), tasks=())
-        if task == "extract_business_data")
+        if task == "extract.extract_business_data")

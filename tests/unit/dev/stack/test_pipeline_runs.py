@@ -54,7 +54,7 @@ class Scheduler:
         return [{"run_type": "scheduled", "state": self.latest_state, "dag_run_id": LATEST}, *backfill]
 
     def task_instance(self, dag_id, run_id, task_id):
-        assert (run_id, task_id) == (LATEST, "send_weekly_summary")
+        assert (run_id, task_id) == (LATEST, "email.send_weekly_summary")
         return dict(self.summary)
 
     def set_task_state(self, dag_id, run_id, task_id, state, note):
@@ -62,7 +62,7 @@ class Scheduler:
         self.log.append(("held", task_id))
 
     def clear_tasks(self, dag_id, run_id, task_ids):
-        assert task_ids == ["send_weekly_summary"]
+        assert task_ids == ["email.send_weekly_summary"]
         self.summary = {"state": None, "note": None}
         self.latest_state = "queued"
         self.log.append(("released",))
