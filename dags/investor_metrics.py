@@ -53,7 +53,6 @@ retries, before anything is computed.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pendulum
@@ -69,12 +68,7 @@ from include.investor_metrics.weekly import email_tasks
 from include.investor_metrics.weekly import task_ids as ids
 from include.investor_metrics.weekly import tasks as pipeline
 
-OWNER = os.getenv("INVESTOR_METRICS_OWNER", "data-engineering")
-# the owner's name in the DAG list links here (a mailto: or an https:// address)
-OWNER_LINK = os.getenv("INVESTOR_METRICS_OWNER_LINK", "mailto:data-engineering@chatterfix.example")
-if not OWNER_LINK.startswith(("mailto:", "https://", "http://")):
-    raise config.ConfigError(
-        f"INVESTOR_METRICS_OWNER_LINK must be a mailto: or https:// address, got {OWNER_LINK!r}")
+OWNER, OWNER_LINK = config.dag_owner()  # the owner's name in the DAG list links to OWNER_LINK
 TIMEZONE = config.investor_timezone()
 
 

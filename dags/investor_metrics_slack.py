@@ -21,18 +21,19 @@ period's alerts to a Slack incoming webhook, through the Slack provider and the 
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
 from include.investor_metrics import contract
+from include.investor_metrics import settings as config
+from include.investor_metrics.assets import SNAPSHOT_ASSET
 from include.investor_metrics.retry_rules import BAD_INPUT_FAILS_AT_ONCE
 from include.investor_metrics.slack import tasks as slack
 
-OWNER = os.getenv("INVESTOR_METRICS_OWNER", "data-engineering")
-SNAPSHOT = Asset(name=contract.SNAPSHOT_ASSET_NAME, uri=contract.SNAPSHOT_ASSET_URI)
+OWNER, OWNER_LINK = config.dag_owner()  # the owner's name in the DAG list links to OWNER_LINK
+SNAPSHOT = SNAPSHOT_ASSET  # include/investor_metrics/assets.py: the weekly DAG emits it
 
 
 @dag(
@@ -43,6 +44,7 @@ SNAPSHOT = Asset(name=contract.SNAPSHOT_ASSET_NAME, uri=contract.SNAPSHOT_ASSET_
     max_active_runs=1,  # updates reach the channel in the order the snapshots were published
     dagrun_timeout=timedelta(hours=1),
     doc_md=__doc__,
+    owner_links={OWNER: OWNER_LINK},
     tags=["investor-metrics", "slack", "reporting"],
     default_args={
         "owner": OWNER,

@@ -23,12 +23,11 @@ Every 5 minutes (UTC grid; no catchup, one run at a time, a run times out after 
    `INVESTOR_REPORT_DEADLINE` minutes (120) before this round — has no weekly snapshot in the
    metrics store; then `DATA_TEAM_EMAILS` is e-mailed once for that week (docs/adr/late-report.md).
 
-The weekly `investor_metrics` DAG reads these rows for uptime (`extract_health_checks`).
+The weekly `investor_metrics` DAG reads these rows for uptime (`extract.extract_health_checks`).
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pendulum
@@ -36,10 +35,11 @@ from airflow.sdk import dag, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from include.investor_metrics import contract
+from include.investor_metrics import settings as config
 from include.investor_metrics.health import tasks as health
 from include.investor_metrics.retry_rules import BAD_INPUT_FAILS_AT_ONCE
 
-OWNER = os.getenv("INVESTOR_METRICS_OWNER", "data-engineering")
+OWNER, OWNER_LINK = config.dag_owner()  # the owner's name in the DAG list links to OWNER_LINK
 
 PROBE_DOC = """
 #### probe_services
@@ -80,6 +80,7 @@ fails at once, naming it. Returns `{period_end, deadline_at, status, emailed}`; 
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=4),
     doc_md=__doc__,
+    owner_links={OWNER: OWNER_LINK},
     tags=["investor-metrics", "health-probes"],
     default_args={
         "owner": OWNER,

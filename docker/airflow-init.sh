@@ -11,6 +11,7 @@
 #      with the demo source's owner role (SOURCE_OWNER_USER / SOURCE_OWNER_PASSWORD) when the source
 #      is this stack's PostgreSQL; the pipeline itself reads it with the read-only role (DB_USER);
 #   5. the shared folders handed to AIRFLOW_UID.
+# Also the pool chatterfix_source (INVESTOR_SOURCE_POOL_SLOTS, 4), after the users.
 # The archive and staging paths are the ones every Airflow container resolves
 # (docker/airflow-entrypoint.sh --print).
 set -euo pipefail
@@ -46,6 +47,9 @@ echo "Airflow version (the entrypoint waits for PostgreSQL and migrates the meta
 airflow config list >/dev/null  # writes the default airflow.cfg to the shared config volume
 
 python /opt/airflow/docker/create_users.py
+# the pool that caps the queries on the ChatterFix source (SPEC 13; docs/configuration.md)
+airflow pools set chatterfix_source "${INVESTOR_SOURCE_POOL_SLOTS:-4}" \
+  "ChatterFix source database: concurrent queries of investor_metrics (SPEC 13)"
 
 if [[ "${LOAD_DEMO_DATA:-true}" == "true" ]]; then
   if [[ "${DB_HOST:-postgres}" == "postgres" && -n "${SOURCE_OWNER_PASSWORD:-}" ]]; then

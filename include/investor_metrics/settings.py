@@ -293,6 +293,17 @@ def storage_location(name: str, raw: str, default: Path) -> str:
     return raw.rstrip("/")
 
 
+def dag_owner(env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The DAGs' owner and the link its name carries in the UI: ``INVESTOR_METRICS_OWNER``
+    (``data-engineering``), ``INVESTOR_METRICS_OWNER_LINK`` (a mailto: or https:// address)."""
+    owner = _env(env).get("INVESTOR_METRICS_OWNER", "").strip() or "data-engineering"
+    link = (_env(env).get("INVESTOR_METRICS_OWNER_LINK", "").strip()
+            or "mailto:data-engineering@chatterfix.example")
+    if not link.startswith(("mailto:", "https://", "http://")):
+        raise ConfigError(f"INVESTOR_METRICS_OWNER_LINK must be a mailto: or https:// address, got {link!r}")
+    return owner, link
+
+
 def archive_dir(env: Mapping[str, str] | None = None) -> str:
     """``INVESTOR_ARCHIVE_DIR``: a local folder or an object-store URL (``s3://bucket/prefix``)."""
     return storage_location("INVESTOR_ARCHIVE_DIR", _env(env).get("INVESTOR_ARCHIVE_DIR", ""),

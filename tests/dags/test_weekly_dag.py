@@ -234,7 +234,7 @@ def test_a_week_end_to_end(dag_env, source_db):
     # each run published the snapshot: one event of the Asset each, from archive_snapshot, with the
     # period, its type and MRR (the Slack DAG is scheduled on these)
     expected = {"period_end": PERIOD_END, "period_type": "on_demand", "mrr": snapshot["financial"]["mrr"],
-                "series": "on_demand"}
+                "series": "on_demand", "announce": False}  # without send_email: no e-mail, no Slack
     assert snapshot_asset_events([dr.run_id, dr2.run_id]) == [
         (dr.run_id, "archive_snapshot", expected), (dr2.run_id, "archive_snapshot", expected)]
 

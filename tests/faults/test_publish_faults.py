@@ -400,7 +400,7 @@ def test_cleared_and_rerun_after_success_then_republished_from_the_store(env):
     ctx["outlet_events"].clear()
     pipeline.archive_snapshot(ctx, staged)
     assert asset_extra(ctx) == {"period_end": iso_utc(END), "period_type": "weekly", "mrr": 42500.0,
-                                "series": "weekly"}
+                                "series": "weekly", "announce": True}
     assert env.archive.files() == files
     assert query(env.db, rows_sql) == rows
     assert_files_equal_store(env)

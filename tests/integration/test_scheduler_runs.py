@@ -86,7 +86,9 @@ def test_backfill_manual_and_reprocess_through_the_scheduler(stack):
              if e["source_task_id"] == "archive_snapshot"}
     latest = json.loads((archive / "metrics_snapshot.json").read_text())
     assert extra[scheduled[0]["dag_run_id"]] == {"period_end": latest_end, "period_type": "weekly",
-                                                 "mrr": latest["financial"]["mrr"], "series": "weekly"}
+                                                 "mrr": latest["financial"]["mrr"], "series": "weekly",
+                                                 "announce": True}
+    assert {extra[r["dag_run_id"]]["announce"] for r in runs} == {False}  # backfills e-mail nobody
     assert sorted((extra[r["dag_run_id"]]["period_end"], extra[r["dag_run_id"]]["period_type"],
                    extra[r["dag_run_id"]]["series"], extra[r["dag_run_id"]]["mrr"]) for r in runs) == [
         (f"{day}T09:00:00Z", "backfill", "weekly", _snapshot(archive, day)["financial"]["mrr"])

@@ -360,7 +360,8 @@ def _emit_snapshot_event(context, period: Period, series: str, snapshot: dict) -
     from include.investor_metrics.assets import SNAPSHOT_ASSET, snapshot_event_extra
 
     extra = snapshot_event_extra(period_end=period.end, period_type=period.type, series=series,
-                                 mrr=(snapshot.get("financial") or {}).get("mrr"))
+                                 mrr=(snapshot.get("financial") or {}).get("mrr"),
+                                 announce=email_decision(context) is None)
     context["outlet_events"][SNAPSHOT_ASSET].extra = extra
     log.info("asset event %s: %s", SNAPSHOT_ASSET.name, extra)
 
