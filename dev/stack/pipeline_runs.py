@@ -45,10 +45,10 @@ def run_history_and_latest_week(stack: Stack, client, timeout: float = 3600) -> 
         raise RuntimeError(
             "the DAG files do not import:\n" + "\n".join(e.get("stack_trace", "")[-800:] for e in errors)
         )
-    # first: a paused DAG is not queued by an asset event, and the latest week's comes soon
+    # The Slack DAG stays paused while the history is built (a paused DAG is not queued by asset
+    # events, so the backfilled weeks are not posted, nor the latest week before the week it is
+    # compared with exists); then the latest week's snapshot event is announced again for it.
     client.wait_for_dag(SLACK_DAG)
-    client.set_paused(SLACK_DAG, False)
-    say(f"Slack updates: {SLACK_DAG} unpaused (on the snapshot Asset; messages in {stack.slack_dir})")
     client.set_paused(WEEKLY_DAG, False)
     client.wait_for_dag(PROBE_DAG)
     client.set_paused(PROBE_DAG, False)
@@ -115,9 +115,10 @@ def run_history_and_latest_week(stack: Stack, client, timeout: float = 3600) -> 
                     f"{len(bad)} run(s) failed ({', '.join(bad[:3])}…): open the Airflow UI, "
                     f"DAG {WEEKLY_DAG}, and read the failed task's log"
                 )
-            slack = wait_for_slack_updates(stack, client)
             latest = stack.archive / "metrics_snapshot.json"
             snap = json.loads(latest.read_text())
+            announce_latest_week(stack, client, snap)
+            slack = wait_for_slack_updates(stack, client)
             fin = snap["financial"]
             return (
                 f"\n  Latest week    {snap['period']['start']} → {snap['period']['end']}: "
@@ -145,6 +146,23 @@ def hold_summary(client, run_id: str) -> bool | None:
     client.set_task_state(WEEKLY_DAG, run_id, SUMMARY_TASK, "skipped", HOLD_NOTE)
     say(f"latest week: its {SUMMARY_TASK} waits until the history is built")
     return True
+
+
+def announce_latest_week(stack: Stack, client, snapshot: dict) -> None:
+    """Unpause the Slack DAG and record the latest week's snapshot event again (``POST
+    /api/v2/assets/events``, the extra ``archive_snapshot`` gives a scheduled week): it posts that
+    week once, with its change against the backfilled week before it (the send log makes a second
+    announcement of the same week post nothing)."""
+    from include.investor_metrics.contract import SNAPSHOT_ASSET_NAME
+
+    client.set_paused(SLACK_DAG, False)
+    assets = client.request("GET", f"/api/v2/assets?name_pattern={SNAPSHOT_ASSET_NAME}")["assets"]
+    asset = next(a for a in assets if a["name"] == SNAPSHOT_ASSET_NAME)
+    extra = {"period_end": snapshot["period"]["end"], "period_type": snapshot["period"]["type"],
+             "mrr": snapshot["financial"]["mrr"], "series": "weekly",
+             "announce": snapshot["period"]["type"] == "weekly"}
+    client.request("POST", "/api/v2/assets/events", {"asset_id": asset["id"], "extra": extra})
+    say(f"Slack updates: {SLACK_DAG} unpaused, the latest week announced (messages in {stack.slack_dir})")
 
 
 def wait_for_slack_updates(stack: Stack, client, timeout: float = 300) -> str:

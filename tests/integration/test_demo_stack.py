@@ -45,6 +45,7 @@ def stack_env(tmp_path):
             "CFX_STATE_DIR": str(tmp_path / "state"),
             "AIRFLOW_PORT": str(free_port()),
             "DEMO_SMTP_PORT": str(free_port()),
+            "DEMO_SLACK_PORT": str(free_port()),
             "EMBEDDED_PG_PORT": str(free_port()),
             "INVESTOR_ARCHIVE_DIR": str(tmp_path / "archive"),
             "DEMO_BACKFILL_WEEKS": "2",  # the full backfill is tested in test_scheduler_runs.py
@@ -82,6 +83,15 @@ def test_run_command_comes_up_and_stops_cleanly(stack_env):
     text = summaries[0].get_body(("plain",)).get_content()
     mrr_row = next(line for line in text.splitlines() if re.match(r"\s*MRR\s{2,}\$", line))
     assert not mrr_row.rstrip().endswith("—"), text
+
+    # Slack: the latest week posted once to the demo's sink, compared with the backfilled week
+    # before it; the backfilled weeks are not posted
+    posts = sorted((Path(stack_env["CFX_STATE_DIR"]) / "slack").glob("*.json"))
+    assert len(posts) == 1, (posts, up.stdout)
+    blocks = json.loads(posts[0].read_text())["payload"]["blocks"]
+    context_text = next(b for b in blocks if b["type"] == "context")["elements"][0]["text"]
+    assert context_text.startswith("Change against the week ending"), blocks
+    assert "Slack" in up.stdout and "1 update(s)" in up.stdout, up.stdout
 
     # the executor is sized to the machine: the LocalExecutor forks `parallelism` workers, no more
     from dev.stack import memory, sizing
