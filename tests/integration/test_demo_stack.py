@@ -107,10 +107,11 @@ def test_run_command_comes_up_and_stops_cleanly(stack_env):
                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert status.returncode == 0, status.stdout + status.stderr
     lines = status.stdout.splitlines()
-    assert lines[6].startswith("memory (PSS)"), status.stdout
+    heading = [i for i, line in enumerate(lines) if line.startswith("memory (PSS)")]
+    assert len(heading) == 1 and all(" running, pid " in line for line in lines[:heading[0]]), status.stdout
     # "  executor workers        4    123 MiB" → {"executor workers": (4, 123)}
     rows = {name.strip(): (int(n), float(mib.replace(",", "")))
-            for name, n, mib, _ in (line.rsplit(None, 3) for line in lines[7:])}
+            for name, n, mib, _ in (line.rsplit(None, 3) for line in lines[heading[0] + 1:])}
     assert rows["executor workers"][0] == sizes.parallelism, status.stdout
     assert {"postgres", "scheduler", "api-server", "dag-processor", "triggerer", "smtp-sink"} <= set(rows)
     total_n, total_mib = rows.pop("total")
