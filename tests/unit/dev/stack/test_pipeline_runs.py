@@ -61,6 +61,14 @@ class Scheduler:
         self.summary = {"state": state, "note": note}
         self.log.append(("held", task_id))
 
+    def request(self, method, path, payload=None):
+        """The asset endpoints the demo uses to announce the latest week to the Slack DAG."""
+        if method == "GET" and path.startswith("/api/v2/assets?"):
+            return {"assets": [{"id": 7, "name": "investor_metrics_snapshot"}]}
+        assert (method, path) == ("POST", "/api/v2/assets/events"), (method, path)
+        self.log.append(("announced", payload["asset_id"], payload["extra"]))
+        return {}
+
     def clear_tasks(self, dag_id, run_id, task_ids):
         assert task_ids == ["email.send_weekly_summary"]
         self.summary = {"state": None, "note": None}
@@ -72,7 +80,7 @@ def stack(tmp_path, weeks: int) -> Stack:
     archive = tmp_path / "archive"
     archive.mkdir()
     (archive / "metrics_snapshot.json").write_text(json.dumps({
-        "period": {"start": "2026-11-22T09:00:00Z", "end": "2026-11-29T09:00:00Z"},
+        "period": {"start": "2026-11-22T09:00:00Z", "end": "2026-11-29T09:00:00Z", "type": "weekly"},
         "financial": {"mrr": 1.0, "active_customers": 1}}))
     return Stack({"DEMO_BACKFILL_WEEKS": str(weeks), "INVESTOR_ARCHIVE_DIR": str(archive),
                   "CFX_STATE_DIR": str(tmp_path / "state")})
@@ -83,8 +91,14 @@ def test_the_first_summary_e_mail_goes_out_after_the_whole_history(tmp_path, mon
     client = Scheduler(weeks=4)
     headline = pipeline_runs.run_history_and_latest_week(stack(tmp_path, 4), client)
     assert "Latest week" in headline
-    events = [e[0] for e in client.log if e[0] in ("held", "released", "summary sent")]
-    assert events == ["held", "released", "summary sent"]
+    events = [e[0] for e in client.log if e[0] in ("held", "released", "summary sent", "announced")]
+    assert events == ["held", "released", "summary sent", "announced"]
+    # the Slack DAG is unpaused only then, and told about the latest week (compared with the history)
+    slack = [i for i, e in enumerate(client.log) if e[:2] == ("paused", "investor_metrics_slack")]
+    assert [client.log[i] for i in slack] == [("paused", "investor_metrics_slack", False)]
+    assert slack[0] > next(i for i, e in enumerate(client.log) if e[0] == "summary sent")
+    assert client.log[-1] == ("announced", 7, {"period_end": "2026-11-29T09:00:00Z", "period_type": "weekly",
+                                              "mrr": 1.0, "series": "weekly", "announce": True})
     assert ("summary sent", 4) in client.log  # every one of the 4 weeks of history was done first
 
 
