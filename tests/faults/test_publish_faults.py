@@ -34,6 +34,7 @@ from include.investor_metrics.weekly import archive, staging  # noqa: E402
 from include.investor_metrics.weekly import snapshots as store  # noqa: E402
 from include.investor_metrics.weekly import tasks as pipeline  # noqa: E402
 from include.investor_metrics.weekly.alerts import store as alert_store  # noqa: E402
+from tests.conftest import fetch_all as query  # noqa: E402
 from tests.object_store import Files  # noqa: E402
 
 END = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)
@@ -147,16 +148,6 @@ def env(request, fresh_database, tmp_path, monkeypatch):
         conn.close()
     return type("Env", (), {"db": fresh_database, "archive": Files(archive_dir, server),
                             "staging": Files(staging_dir, server), "staging_dir": staging_dir})
-
-
-def query(settings, sql: str, params=None) -> list[tuple]:
-    conn = connect(settings)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params or {})
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 def assert_files_equal_store(env) -> None:
